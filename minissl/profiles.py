@@ -28,7 +28,7 @@ class Profile:
     """Budgets for one kind of machine. Every field has a comment saying what it sizes."""
 
     name: str  # "quick" or "full"
-    device: str  # where training runs by default: "cpu" or "auto" (GPU when present)
+    device: str  # where training runs by default: "auto" picks the GPU when present
     image_dataset: str  # default vision data set of the chapters
     text_dataset: str  # default text corpus of the language chapters
     n_train: int | None  # training images used (None: the whole split)
@@ -60,7 +60,7 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
-        name="quick", device="cpu", image_dataset="shapes", text_dataset="pydoc",
+        name="quick", device="auto", image_dataset="shapes", text_dataset="pydoc",
         n_train=2048, n_test=1024, epochs=8, probe_epochs=60, batch_size=128, width=32,
         backbone="convnet", image_size=32, seq_len=64, precision="auto",
     ),
@@ -113,3 +113,27 @@ def use(name: str, **changes) -> Profile:
         raise ValueError(f"unknown profile {name!r}; use one of {sorted(PROFILES)}")
     _active = PROFILES[name].replace(**changes) if changes else PROFILES[name]
     return _active
+
+
+def start(seed: int | None = None) -> Profile:
+    """What the first cell of every chapter calls: seed everything and say what will run.
+
+    Prints the profile, the device and the library versions, so a reader always knows which
+    budget and which data the numbers below came from.
+
+    Args:
+        seed: the seed for Python, NumPy and PyTorch (default: the profile's seed).
+
+    Example:
+        >>> p = start(0)  # doctest: +ELLIPSIS
+        minissl profile ...
+    """
+    from minissl.utils import resolve_device, seed_everything
+
+    profile = current()
+    seed_everything(profile.seed if seed is None else seed)
+    device = resolve_device(profile.device)
+    print(profile.describe())
+    gpu = f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else ""
+    print(f"device: {device}{gpu} | torch {torch.__version__} | threads: {torch.get_num_threads()}")
+    return profile
