@@ -1,0 +1,50 @@
+# minissl: two commands do everything on a fresh machine.
+#   make book   set up .venv, execute the chapters (quick profile on a CPU) and render _build/html
+#   make test   set up .venv, run unit tests + doctests, nbval over every chapter, build the book with -W
+# Both create the environment themselves; later runs reuse it (and the book's execution cache).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The torch pair that lies on this project's machines (a newer pin downloads gigabytes).
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+# pytest workers: notebooks and test modules run side by side (one notebook stays on one worker).
+JOBS ?= 2
+STAMP := $(VENV)/.minissl-installed
+
+.PHONY: setup book test unit notebooks book-strict bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
+	$(BIN)/python -m pip install --quiet $(TORCH_PINS) -e ".[book,test]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" > /dev/null
+	touch $(STAMP)
+
+book: setup
+	MINISSL_PROFILE=$${MINISSL_PROFILE:-quick} $(BIN)/jupyter-book build . --builder html
+	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+
+test: setup
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory unit notebooks book-strict && \
+	echo "make test: all passed in $$(( $$(date +%s) - start )) s"
+
+unit: setup
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope -q tests --doctest-modules minissl
+
+notebooks: setup
+	MINISSL_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) --dist loadscope -q \
+	  --nbval-lax --nbval-current-env chapters
+
+book-strict: setup
+	MINISSL_PROFILE=quick $(BIN)/jupyter-book build . --builder html -W -n --keep-going
+
+bench: setup
+	$(BIN)/python benchmarks/bench_augment.py
+
+clean:
+	rm -rf _build

@@ -1,0 +1,853 @@
+"""Batched image augmentations with per-sample random parameters, on the batch's own device.
+
+Every transform here takes a whole batch ``(B, C, H, W)`` of float images in [0, 1] and gives
+each sample its own random draw (its own crop box, flip, jitter factors, blur width...), in a
+handful of tensor operations instead of a Python loop over images. The same code runs on the
+CPU and on CUDA: new tensors are created with ``device=x.device`` and nothing calls ``.cuda()``.
+
+Conventions shared by every module in this file:
+
+* ``forward(x, generator=None)``: ``x`` is ``(B, C, H, W)`` floating point in [0, 1] with
+  ``C`` 1 or 3 for colour transforms; the output keeps dtype and device (and shape, except
+  for crops, which resample to their ``size``).
+* Randomness. A ``generator`` may be given to the constructor or to ``forward`` (the latter
+  wins); without one, torch's global RNG is used, so ``torch.manual_seed`` reproduces a run.
+  The random *parameters* (a few numbers per sample) are drawn on the generator's device --
+  the CPU by default -- and then moved to the images' device. That is why a CPU generator can
+  drive augmentations of CUDA images, and why the same seed gives the same crop boxes and
+  jitter factors on either device. No per-pixel randomness is needed by any transform.
+* ``p`` is the probability that a sample is transformed; samples that are not chosen pass
+  through bit-for-bit (the transform runs only on the chosen sub-batch).
+* Everything runs under ``torch.no_grad()``: augmentations are data preparation, never part of
+  the graph a loss differentiates, and skipping autograd bookkeeping saves time and memory.
+
+Recipes (``SimCLRAugment``, ``BYOLAugment``, ``MoCoV2Augment``) and view makers (``TwoViews``,
+``MultiCrop``) are built from the single transforms and quote the papers they follow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from minissl.utils import check_shape
+
+__all__ = [
+    "RandomResizedCrop",
+    "RandomHorizontalFlip",
+    "ColorJitter",
+    "RandomGrayscale",
+    "GaussianBlur",
+    "Solarize",
+    "Normalize",
+    "Compose",
+    "SimCLRAugment",
+    "BYOLAugment",
+    "MoCoV2Augment",
+    "TwoViews",
+    "MultiCrop",
+]
+
+# ITU-R BT.601 luma weights, the ones PIL and torchvision use for "L" / rgb_to_grayscale.
+_LUMA = (0.299, 0.587, 0.114)
+
+
+# --------------------------------------------------------------------------- helpers
+def _check_images(x: Tensor, name: str, colour: bool = False) -> None:
+    check_shape(x, ("B", "C", "H", "W"), name)
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating point tensor with values in [0, 1]; got dtype {x.dtype}. "
+            "Convert with x.float() / 255 first."
+        )
+    if colour and x.shape[1] not in (1, 3):
+        raise ValueError(
+            f"{name} must have 1 (grey) or 3 (RGB) channels, shape (B, C, H, W); "
+            f"got {tuple(x.shape)}"
+        )
+
+
+def _uniform(n: int, low: float, high: float, g: torch.Generator | None) -> Tensor:
+    """``n`` uniform draws in [low, high) on the generator's device (CPU when ``g`` is None)."""
+    dev = g.device if g is not None else torch.device("cpu")
+    return torch.rand(n, generator=g, device=dev) * (high - low) + low
+
+
+def _chosen(n: int, p: float, g: torch.Generator | None) -> Tensor:
+    """Indices (on the generator's device) of the samples picked with probability ``p``."""
+    if p >= 1.0:
+        dev = g.device if g is not None else torch.device("cpu")
+        # Still consume the draws, so a recipe's random stream does not depend on p == 1.
+        torch.rand(n, generator=g, device=dev)
+        return torch.arange(n, device=dev)
+    return (_uniform(n, 0.0, 1.0, g) < p).nonzero().squeeze(1)
+
+
+def _per_sample(v: Tensor, x: Tensor) -> Tensor:
+    """Move (n,) parameters next to ``x`` and shape them (n, 1, 1, 1) for broadcasting."""
+    return v.to(device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
+
+
+def _apply_to(x: Tensor, idx: Tensor, fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+    """Return ``x`` with ``fn(x[idx], idx)`` written at rows ``idx``; other rows untouched.
+
+    Running ``fn`` on the chosen sub-batch only (rather than on everything, then blending)
+    keeps unchosen samples exact and does no wasted work.
+    """
+    n = idx.numel()
+    if n == 0:
+        return x
+    if n == x.shape[0]:
+        return fn(x, idx)
+    dev_idx = idx.to(x.device)
+    out = x.clone()
+    out.index_copy_(0, dev_idx, fn(x.index_select(0, dev_idx), idx))
+    return out
+
+
+def _pair(v: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    h, w = v
+    return (int(h), int(w))
+
+
+def _range(value: float | Sequence[float], name: str, centre: float, low: float = 0.0):
+    """torchvision's convention: a number ``v`` means [centre - v, centre + v] clipped at low."""
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"{name} must be non-negative; got {value}")
+        return (max(low, centre - value), centre + value)
+    a, b = value
+    if not low <= a <= b:
+        raise ValueError(f"{name} must be a range (min, max) with {low} <= min <= max; got {value}")
+    return (float(a), float(b))
+
+
+class _RandomOp(nn.Module):
+    """Base class: stores ``p`` and the default generator, validates input, disables autograd."""
+
+    colour = False  # do the input checks require 1 or 3 channels?
+
+    def __init__(self, p: float = 1.0, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be a probability in [0, 1]; got {p}")
+        self.p = float(p)
+        self.generator = generator
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        _check_images(x, type(self).__name__ + " input", colour=self.colour)
+        g = generator if generator is not None else self.generator
+        with torch.no_grad():
+            return self._transform(x, g)
+
+    def _transform(self, x: Tensor, g: torch.Generator | None) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+# --------------------------------------------------------------------------- geometry
+class RandomResizedCrop(_RandomOp):
+    """Crop a random box of each image (its own area fraction and aspect ratio) and resize it.
+
+    The box distribution is Inception's, as in torchvision (Szegedy et al., "Going Deeper
+    with Convolutions", 2014, arXiv:1409.4842): area fraction uniform in ``scale``, log aspect
+    ratio uniform in ``log(ratio)``, ten tries before falling back to a centre crop. Boxes are
+    continuous (sub-pixel), and all of them are resampled at once with one ``affine_grid`` +
+    ``grid_sample`` (bilinear, border padding), so the output size may differ from the input --
+    multi-crop needs small crops. Shrinking uses no anti-aliasing filter, unlike PIL.
+
+    Args:
+        size: output ``(h, w)`` or one int for square outputs.
+        scale: range of the crop's area as a fraction of the image's.
+        ratio: range of the crop's width / height.
+        generator: default generator (see the module docstring).
+
+    Shapes: ``(B, C, H, W) -> (B, C, h, w)``.
+
+    Example:
+        >>> crop = RandomResizedCrop(16, generator=torch.Generator().manual_seed(0))
+        >>> crop(torch.rand(4, 3, 32, 32)).shape
+        torch.Size([4, 3, 16, 16])
+    """
+
+    _TRIES = 10
+
+    def __init__(
+        self,
+        size: int | Sequence[int],
+        scale: tuple[float, float] = (0.08, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__(1.0, generator)
+        self.size = _pair(size)
+        if not (0 < scale[0] <= scale[1] <= 1):
+            raise ValueError(f"scale must satisfy 0 < min <= max <= 1; got {scale}")
+        if not (0 < ratio[0] <= ratio[1]):
+            raise ValueError(f"ratio must satisfy 0 < min <= max; got {ratio}")
+        self.scale = (float(scale[0]), float(scale[1]))
+        self.ratio = (float(ratio[0]), float(ratio[1]))
+
+    def boxes(self, n: int, height: int, width: int, generator=None) -> Tensor:
+        """Sample ``n`` crop boxes ``(x0, y0, w, h)`` in pixels, shape ``(n, 4)``, on the CPU
+        (or the generator's device)."""
+        g = generator if generator is not None else self.generator
+        area = height * width
+        t = self._TRIES
+        frac = _uniform(n * t, *self.scale, g).view(n, t)
+        logr = _uniform(n * t, math.log(self.ratio[0]), math.log(self.ratio[1]), g).view(n, t)
+        r = logr.exp()
+        w = (area * frac * r).sqrt()
+        h = (area * frac / r).sqrt()
+        ok = (w <= width) & (h <= height)
+        first = ok.int().argmax(dim=1, keepdim=True)  # index of the first successful try
+        w = w.gather(1, first).squeeze(1)
+        h = h.gather(1, first).squeeze(1)
+        # Fallback when all tries fail: the largest centred box whose ratio is clamped to range.
+        in_ratio = width / height
+        if in_ratio < self.ratio[0]:
+            fw, fh = float(width), width / self.ratio[0]
+        elif in_ratio > self.ratio[1]:
+            fw, fh = height * self.ratio[1], float(height)
+        else:
+            fw, fh = float(width), float(height)
+        any_ok = ok.any(dim=1)
+        w = torch.where(any_ok, w, torch.full_like(w, fw))
+        h = torch.where(any_ok, h, torch.full_like(h, fh))
+        # Offsets: uniform where the box may move; the fallback box is centred.
+        ux, uy = _uniform(n, 0.0, 1.0, g), _uniform(n, 0.0, 1.0, g)
+        x0 = torch.where(any_ok, ux, torch.full_like(ux, 0.5)) * (width - w)
+        y0 = torch.where(any_ok, uy, torch.full_like(uy, 0.5)) * (height - h)
+        return torch.stack([x0, y0, w, h], dim=1)
+
+    def _transform(self, x: Tensor, g) -> Tensor:
+        b, c, height, width = x.shape
+        x0, y0, w, h = self.boxes(b, height, width, g).unbind(1)
+        # With align_corners=False, normalised coordinate -1..1 spans the pixel edges 0..W, so
+        # the box [x0, x0 + w] has centre 2 (x0 + w/2) / W - 1 and half-width w / W.
+        theta = torch.zeros(b, 2, 3, device=w.device)
+        theta[:, 0, 0] = w / width
+        theta[:, 0, 2] = (2 * x0 + w) / width - 1
+        theta[:, 1, 1] = h / height
+        theta[:, 1, 2] = (2 * y0 + h) / height - 1
+        theta = theta.to(device=x.device, dtype=x.dtype)
+        grid = F.affine_grid(theta, [b, c, *self.size], align_corners=False)  # (B, h, w, 2)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, scale={self.scale}, ratio={tuple(round(r, 4) for r in self.ratio)}"
+
+
+class RandomHorizontalFlip(_RandomOp):
+    """Mirror each image left-right with probability ``p``.
+
+    Args:
+        p: probability of flipping a sample.
+        generator: default generator (see the module docstring).
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    Example:
+        >>> x = torch.arange(4.0).view(1, 1, 2, 2) / 4
+        >>> RandomHorizontalFlip(p=1.0)(x).flatten().tolist()
+        [0.25, 0.0, 0.75, 0.5]
+    """
+
+    def __init__(self, p: float = 0.5, generator: torch.Generator | None = None) -> None:
+        super().__init__(p, generator)
+
+    def _transform(self, x: Tensor, g) -> Tensor:
+        return _apply_to(x, _chosen(x.shape[0], self.p, g), lambda v, _: v.flip(-1))
+
+
+# --------------------------------------------------------------------------- colour
+def _gray(x: Tensor) -> Tensor:
+    """Luma of (n, 3, H, W) images as (n, 1, H, W); a 1-channel image is its own luma."""
+    if x.shape[1] == 1:
+        return x
+    r, g, b = x.unbind(1)
+    return (_LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b).unsqueeze(1)
+
+
+def _blend_(x: Tensor, anchor: Tensor, factor: Tensor) -> Tensor:
+    """In place: ``x <- clamp(anchor + factor * (x - anchor), 0, 1)`` (torchvision's _blend)."""
+    return x.sub_(anchor).mul_(factor).add_(anchor).clamp_(0.0, 1.0)
+
+
+def adjust_hue(x: Tensor, shift: Tensor) -> Tensor:
+    """Rotate the HSV hue of each RGB image by ``shift`` turns, keeping saturation and value.
+
+    Exact HSV semantics (the same hue as PIL and torchvision) without converting to HSV and
+    back: a hue rotation leaves the max, min and chroma of every pixel unchanged, so only the
+    hue angle is computed, shifted, and fed to the closed-form HSV-to-RGB map
+    ``f(n) = V - C * clamp(min(k, 4 - k), 0, 1)``, ``k = (n + 6 H) mod 6``, ``n = 5, 3, 1``.
+
+    Args:
+        x: (n, 3, H, W) RGB images in [0, 1].
+        shift: (n,) hue shifts in turns (0.5 = 180 degrees); on any device.
+
+    Returns:
+        (n, 3, H, W) images in [0, 1].
+
+    Example:
+        >>> red = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1)
+        >>> adjust_hue(red, torch.tensor([1 / 3])).flatten().tolist()  # red -> green
+        [0.0, 1.0, 0.0]
+    """
+    maxc, argmax = x.max(dim=1, keepdim=True)  # (n, 1, H, W)
+    chroma = maxc - x.amin(dim=1, keepdim=True)
+    # Channel-wise (g - b, b - r, r - g); the entry at the max channel is the hue numerator,
+    # and the max channel's index i adds 2 i sextants (red 0, green 2, blue 4).
+    diff = torch.roll(x, -1, dims=1) - torch.roll(x, -2, dims=1)
+    num = diff.gather(1, argmax)
+    safe = torch.where(chroma > 0, chroma, torch.ones_like(chroma))
+    hue6 = num / safe + 2 * argmax.to(x.dtype) + 6 * _per_sample(shift, x)  # sextants
+    n = torch.tensor([5.0, 3.0, 1.0], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    k = torch.remainder(hue6 + n, 6.0)  # (n, 3, H, W)
+    ramp = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
+    return maxc - chroma * ramp
+
+
+class ColorJitter(_RandomOp):
+    """Randomly change brightness, contrast, saturation and hue, with per-sample factors.
+
+    Factors follow torchvision: a strength ``v`` means a factor uniform in
+    ``[max(0, 1 - v), 1 + v]`` (hue: a shift uniform in ``[-v, v]`` turns, ``v <= 0.5``), and
+    each step clamps to [0, 1]. Brightness multiplies, contrast blends with the image's mean
+    luma, saturation blends with the pixel's luma, hue rotates the HSV hue (``adjust_hue``).
+    With ``random_order=True`` (default) every sample applies the four steps in its *own*
+    random order, as a per-image torchvision pipeline would; ``False`` keeps the fixed order
+    brightness, contrast, saturation, hue. One-channel images get brightness and contrast only
+    (saturation and hue need colour).
+
+    Args:
+        brightness, contrast, saturation: strengths (number ``v`` or range ``(min, max)``).
+        hue: strength in turns, at most 0.5 (or a range inside [-0.5, 0.5]).
+        p: probability that a sample is jittered at all (SimCLR's 0.8).
+        random_order: per-sample random order of the four steps.
+        generator: default generator (see the module docstring).
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)`` with C in {1, 3}.
+
+    Example:
+        >>> jitter = ColorJitter(0.4, 0.4, 0.4, 0.1, generator=torch.Generator().manual_seed(0))
+        >>> y = jitter(torch.rand(8, 3, 16, 16))
+        >>> y.shape, bool(y.min() >= 0 and y.max() <= 1)
+        (torch.Size([8, 3, 16, 16]), True)
+    """
+
+    colour = True
+
+    def __init__(
+        self,
+        brightness: float | Sequence[float] = 0.0,
+        contrast: float | Sequence[float] = 0.0,
+        saturation: float | Sequence[float] = 0.0,
+        hue: float | Sequence[float] = 0.0,
+        p: float = 0.8,
+        random_order: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__(p, generator)
+        self.brightness = _range(brightness, "brightness", 1.0)
+        self.contrast = _range(contrast, "contrast", 1.0)
+        self.saturation = _range(saturation, "saturation", 1.0)
+        self.hue = _range(hue, "hue", 0.0, low=-0.5)
+        if not -0.5 <= self.hue[0] <= self.hue[1] <= 0.5:
+            raise ValueError(f"hue must lie in [-0.5, 0.5] turns; got {hue}")
+        self.random_order = random_order
+
+    # Each step works in place on a tensor the caller owns, and takes (n,) CPU factors.
+    @staticmethod
+    def _brightness(x: Tensor, f: Tensor) -> Tensor:
+        return x.mul_(_per_sample(f, x)).clamp_(0.0, 1.0)
+
+    @staticmethod
+    def _contrast(x: Tensor, f: Tensor) -> Tensor:
+        mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)  # (n, 1, 1, 1)
+        return _blend_(x, mean, _per_sample(f, x))
+
+    @staticmethod
+    def _saturation(x: Tensor, f: Tensor) -> Tensor:
+        return _blend_(x, _gray(x), _per_sample(f, x))
+
+    @staticmethod
+    def _hue(x: Tensor, f: Tensor) -> Tensor:
+        return adjust_hue(x, f)
+
+    def _transform(self, x: Tensor, g) -> Tensor:
+        b = x.shape[0]
+        chosen = _chosen(b, self.p, g)
+        # Draw every sample's factors (chosen or not) so the stream does not depend on which.
+        ranges = (self.brightness, self.contrast, self.saturation, self.hue)
+        factors = [_uniform(b, lo, hi, g).cpu() for lo, hi in ranges]
+        keys = torch.rand(b, 4, generator=g, device=g.device if g is not None else "cpu")
+        order = keys.cpu().argsort(dim=1) if self.random_order else torch.arange(4).expand(b, 4)
+        neutral = (1.0, 1.0, 1.0, 0.0)
+        steps = [self._brightness, self._contrast, self._saturation, self._hue]
+        active = [
+            j for j, (lo, hi) in enumerate(ranges)
+            if (lo, hi) != (neutral[j], neutral[j]) and (j < 2 or x.shape[1] == 3)
+        ]
+        chosen = chosen.cpu()
+        if chosen.numel() == 0 or not active:
+            return x
+
+        def jitter(v: Tensor, idx: Tensor) -> Tensor:
+            v = v.clone() if v is x else v  # steps are in place; never touch the caller's x
+            f = [t[idx] for t in factors]
+            o = order[idx]  # (n, 4): o[i, k] = the step sample i takes k-th
+            for k in range(4):
+                for j in active:
+                    sel = (o[:, k] == j).nonzero().squeeze(1)
+                    if sel.numel() == v.shape[0]:
+                        v = steps[j](v, f[j])
+                    elif sel.numel() > 0:
+                        dsel = sel.to(v.device)
+                        v.index_copy_(0, dsel, steps[j](v.index_select(0, dsel), f[j][sel]))
+            return v
+
+        return _apply_to(x, chosen, jitter)
+
+    def extra_repr(self) -> str:
+        return (
+            f"brightness={self.brightness}, contrast={self.contrast}, "
+            f"saturation={self.saturation}, hue={self.hue}, p={self.p}, "
+            f"random_order={self.random_order}"
+        )
+
+
+class RandomGrayscale(_RandomOp):
+    """Replace each RGB image by its luma (kept as 3 equal channels) with probability ``p``.
+
+    Uses the BT.601 weights (0.299, 0.587, 0.114) as PIL does. One-channel images are
+    already grey and pass through.
+
+    Args:
+        p: probability of turning a sample grey.
+        generator: default generator (see the module docstring).
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)`` with C in {1, 3}.
+
+    Example:
+        >>> y = RandomGrayscale(p=1.0)(torch.rand(2, 3, 4, 4))
+        >>> bool((y[:, 0] == y[:, 1]).all() and (y[:, 1] == y[:, 2]).all())
+        True
+    """
+
+    colour = True
+
+    def __init__(self, p: float = 0.2, generator: torch.Generator | None = None) -> None:
+        super().__init__(p, generator)
+
+    def _transform(self, x: Tensor, g) -> Tensor:
+        idx = _chosen(x.shape[0], self.p, g)
+        if x.shape[1] == 1:
+            return x
+        return _apply_to(x, idx, lambda v, _: _gray(v).expand_as(v).contiguous())
+
+
+class GaussianBlur(_RandomOp):
+    """Blur each image with a Gaussian of its own random width, with probability ``p``.
+
+    SimCLR (Chen et al., "A Simple Framework for Contrastive Learning of Visual
+    Representations", 2020, arXiv:2002.05709, App. A) draws sigma uniformly in [0.1, 2.0] and
+    uses a kernel about 10% of the image side. The per-sample separable kernels are applied in
+    one grouped convolution by folding the batch into the channels; borders are reflected, so a
+    constant image stays constant.
+
+    Args:
+        kernel_size: odd kernel side; ``None`` picks 10% of the image side (odd, at least 3).
+        sigma: range of the per-sample standard deviation, in pixels.
+        p: probability of blurring a sample.
+        generator: default generator (see the module docstring).
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    Example:
+        >>> blur = GaussianBlur(5, p=1.0)
+        >>> y = blur(torch.full((2, 3, 8, 8), 0.3))
+        >>> bool(torch.allclose(y, torch.full_like(y, 0.3)))
+        True
+    """
+
+    def __init__(
+        self,
+        kernel_size: int | None = None,
+        sigma: tuple[float, float] = (0.1, 2.0),
+        p: float = 0.5,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__(p, generator)
+        if kernel_size is not None and (kernel_size < 1 or kernel_size % 2 == 0):
+            raise ValueError(f"kernel_size must be a positive odd int or None; got {kernel_size}")
+        if not 0 < sigma[0] <= sigma[1]:
+            raise ValueError(f"sigma must be a range 0 < min <= max; got {sigma}")
+        self.kernel_size = kernel_size
+        self.sigma = (float(sigma[0]), float(sigma[1]))
+
+    def _transform(self, x: Tensor, g) -> Tensor:
+        b, c, height, width = x.shape
+        idx = _chosen(b, self.p, g)
+        sigma = _uniform(b, *self.sigma, g).cpu()
+        k = self.kernel_size or max(3, int(0.1 * min(height, width)) // 2 * 2 + 1)
+        # Reflect padding needs pad < side; shrink the kernel for tiny images.
+        k = min(k, 2 * (min(height, width) - 1) + 1)
+        if k <= 1:
+            return x
+        half = k // 2
+
+        def blur(v: Tensor, sel: Tensor) -> Tensor:
+            n = v.shape[0]
+            t = torch.arange(k, device=v.device, dtype=v.dtype) - half  # (k,)
+            s = _per_sample(sigma[sel.cpu()], v).view(n, 1)
+            w = torch.exp(-0.5 * (t / s) ** 2)
+            w = (w / w.sum(dim=1, keepdim=True)).repeat_interleave(c, dim=0)  # (n*C, k)
+            y = F.pad(v.reshape(1, n * c, height, width), (half, half, half, half), mode="reflect")
+            y = F.conv2d(y, w.view(n * c, 1, k, 1), groups=n * c)  # vertical pass
+            y = F.conv2d(y, w.view(n * c, 1, 1, k), groups=n * c)  # horizontal pass
+            return y.view(n, c, height, width)
+
+        return _apply_to(x, idx, blur)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, sigma={self.sigma}, p={self.p}"
+
+
+class Solarize(_RandomOp):
+    """Invert every pixel at or above ``threshold`` (``v -> 1 - v``) with probability ``p``.
+
+    BYOL's second view uses it with p = 0.2 (Grill et al., "Bootstrap Your Own Latent",
+    2020, arXiv:2006.07733, Table 6). Pixels below the threshold are kept, as in PIL and
+    torchvision.
+
+    Args:
+        threshold: pixels ``>= threshold`` are inverted.
+        p: probability of solarizing a sample.
+        generator: default generator (see the module docstring).
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    Example:
+        >>> Solarize(0.5, p=1.0)(torch.tensor([0.2, 0.5, 0.9]).view(1, 1, 1, 3)).flatten()
+        tensor([0.2000, 0.5000, 0.1000])
+    """
+
+    def __init__(
+        self, threshold: float = 0.5, p: float = 0.2, generator: torch.Generator | None = None
+    ) -> None:
+        super().__init__(p, generator)
+        self.threshold = float(threshold)
+
+    def _transform(self, x: Tensor, g) -> Tensor:
+        idx = _chosen(x.shape[0], self.p, g)
+        return _apply_to(x, idx, lambda v, _: torch.where(v >= self.threshold, 1.0 - v, v))
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold}, p={self.p}"
+
+
+class Normalize(nn.Module):
+    """Subtract a per-channel mean and divide by a per-channel std (deterministic).
+
+    Normalisation is a model's business (CONTRIBUTING.md), so this is offered for models that
+    want it, not used by the recipes.
+
+    Args:
+        mean, std: per-channel statistics, length C (or 1).
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    Example:
+        >>> Normalize([0.5], [0.25])(torch.ones(1, 1, 2, 2)).flatten().tolist()
+        [2.0, 2.0, 2.0, 2.0]
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        if any(s <= 0 for s in std):
+            raise ValueError(f"std must be positive; got {list(std)}")
+        self.register_buffer("mean", torch.tensor(list(mean)).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(list(std)).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        _check_images(x, "Normalize input")
+        if self.mean.shape[1] not in (1, x.shape[1]):
+            raise ValueError(
+                f"Normalize has {self.mean.shape[1]} channel statistics; input (B, C, H, W) "
+                f"is {tuple(x.shape)}"
+            )
+        with torch.no_grad():
+            mean = self.mean.to(device=x.device, dtype=x.dtype)
+            std = self.std.to(device=x.device, dtype=x.dtype)
+            return (x - mean) / std
+
+
+# --------------------------------------------------------------------------- sequencing
+class Compose(nn.Sequential):
+    """Apply transforms in order, passing the same ``generator`` to each.
+
+    Args:
+        *transforms: modules taking ``(x, generator=None)`` (everything in this file).
+
+    Example:
+        >>> aug = Compose(RandomHorizontalFlip(), RandomGrayscale(p=0.5))
+        >>> g = torch.Generator().manual_seed(0)
+        >>> aug(torch.rand(2, 3, 8, 8), generator=g).shape
+        torch.Size([2, 3, 8, 8])
+    """
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        for t in self:
+            x = t(x, generator=generator)
+        return x
+
+
+def _colour_and_blur(
+    s_jitter: tuple[float, float, float, float],
+    blur_p: float,
+    solarize_p: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> list[nn.Module]:
+    """The photometric half shared by the recipes: jitter p=0.8, grayscale p=0.2, blur, solarize."""
+    ops: list[nn.Module] = [
+        ColorJitter(*s_jitter, p=0.8, generator=generator),
+        RandomGrayscale(p=0.2, generator=generator),
+    ]
+    if blur_p > 0:
+        ops.append(GaussianBlur(None, (0.1, 2.0), p=blur_p, generator=generator))
+    if solarize_p > 0:
+        ops.append(Solarize(0.5, p=solarize_p, generator=generator))
+    return ops
+
+
+def _blur_default(size: tuple[int, int], blur: bool | None) -> bool:
+    # SimCLR's CIFAR-10 setup drops blur (App. B.9): 32x32 images are too small for it.
+    return blur if blur is not None else min(size) >= 64
+
+
+class SimCLRAugment(Compose):
+    """SimCLR's augmentation: crop, flip, colour distortion, grayscale, and blur on large images.
+
+    Chen et al., "A Simple Framework for Contrastive Learning of Visual Representations",
+    2020, arXiv:2002.05709, Appendix A: random resized crop (area 0.08-1, ratio 3/4-4/3),
+    horizontal flip 0.5, colour jitter (0.8 s, 0.8 s, 0.8 s, 0.2 s) with p = 0.8, grayscale
+    p = 0.2, Gaussian blur p = 0.5 (sigma 0.1-2.0, kernel 10% of the side). For CIFAR-10 the
+    paper uses s = 0.5 and no blur (App. B.9), hence the defaults: ``s=0.5`` and blur only
+    when ``size >= 64`` unless ``blur`` says otherwise. Call it twice (or wrap it in
+    ``TwoViews``) for the two views.
+
+    Args:
+        size: output side (or ``(h, w)``).
+        s: colour distortion strength (1.0 on ImageNet, 0.5 on CIFAR-10).
+        blur: use Gaussian blur; ``None`` = only for ``size >= 64``.
+        scale: crop area range.
+        generator: default generator for every step.
+
+    Shapes: ``(B, C, H, W) -> (B, C, size, size)`` with C in {1, 3}.
+
+    Example:
+        >>> aug = SimCLRAugment(32)
+        >>> aug(torch.rand(4, 3, 32, 32)).shape
+        torch.Size([4, 3, 32, 32])
+    """
+
+    def __init__(
+        self,
+        size: int | Sequence[int],
+        s: float = 0.5,
+        blur: bool | None = None,
+        scale: tuple[float, float] = (0.08, 1.0),
+        generator: torch.Generator | None = None,
+    ) -> None:
+        size = _pair(size)
+        super().__init__(
+            RandomResizedCrop(size, scale=scale, generator=generator),
+            RandomHorizontalFlip(0.5, generator=generator),
+            *_colour_and_blur(
+                (0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s),
+                blur_p=0.5 if _blur_default(size, blur) else 0.0,
+                generator=generator,
+            ),
+        )
+
+
+class MoCoV2Augment(Compose):
+    """MoCo v2's augmentation: SimCLR's recipe with a milder crop and fixed-strength jitter.
+
+    Chen et al., "Improved Baselines with Momentum Contrastive Learning", 2020,
+    arXiv:2003.04297 (and its released code): crop area 0.2-1, colour jitter
+    (0.4, 0.4, 0.4, 0.1) p = 0.8, grayscale p = 0.2, Gaussian blur p = 0.5 (sigma 0.1-2.0),
+    flip 0.5. As for SimCLR, blur is on by default only for ``size >= 64``.
+
+    Args:
+        size: output side (or ``(h, w)``).
+        blur: use Gaussian blur; ``None`` = only for ``size >= 64``.
+        generator: default generator for every step.
+
+    Shapes: ``(B, C, H, W) -> (B, C, size, size)``.
+
+    Example:
+        >>> MoCoV2Augment(16)(torch.rand(2, 3, 32, 32)).shape
+        torch.Size([2, 3, 16, 16])
+    """
+
+    def __init__(
+        self,
+        size: int | Sequence[int],
+        blur: bool | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        size = _pair(size)
+        super().__init__(
+            RandomResizedCrop(size, scale=(0.2, 1.0), generator=generator),
+            *_colour_and_blur(
+                (0.4, 0.4, 0.4, 0.1),
+                blur_p=0.5 if _blur_default(size, blur) else 0.0,
+                generator=generator,
+            ),
+            RandomHorizontalFlip(0.5, generator=generator),
+        )
+
+
+# --------------------------------------------------------------------------- view makers
+class TwoViews(nn.Module):
+    """Make two independently augmented views of a batch: ``(aug1(x), aug2(x))``.
+
+    Args:
+        aug1: augmentation of the first view.
+        aug2: augmentation of the second view; ``None`` reuses ``aug1`` (fresh random draws).
+
+    Shapes: ``(B, C, H, W) -> ((B, C, h, w), (B, C, h, w))``.
+
+    Example:
+        >>> v1, v2 = TwoViews(SimCLRAugment(16))(torch.rand(2, 3, 32, 32))
+        >>> v1.shape, bool(torch.equal(v1, v2))
+        (torch.Size([2, 3, 16, 16]), False)
+    """
+
+    def __init__(self, aug1: nn.Module, aug2: nn.Module | None = None) -> None:
+        super().__init__()
+        self.aug1 = aug1
+        self.aug2 = aug2 if aug2 is not None else aug1
+
+    def forward(
+        self, x: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        return self.aug1(x, generator=generator), self.aug2(x, generator=generator)
+
+
+class BYOLAugment(TwoViews):
+    """BYOL's two asymmetric view distributions; calling it returns ``(view1, view2)``.
+
+    Grill et al., "Bootstrap Your Own Latent: A New Approach to Self-Supervised Learning",
+    2020, arXiv:2006.07733, Table 6: both views use random resized crop (area 0.08-1), flip
+    0.5, colour jitter (0.4, 0.4, 0.2, 0.1) with p = 0.8 and grayscale p = 0.2; Gaussian blur
+    (sigma 0.1-2.0) has p = 1.0 in view 1 and 0.1 in view 2; solarization has p = 0.0 in view
+    1 and 0.2 in view 2. The two distributions are ``self.aug1`` and ``self.aug2``.
+
+    Args:
+        size: output side (or ``(h, w)``).
+        blur: keep Gaussian blur; ``None`` = only for ``size >= 64`` (as for SimCLR, blurring
+            32x32 images mostly destroys them); ``True`` keeps the paper's probabilities.
+        generator: default generator for every step.
+
+    Shapes: ``(B, C, H, W) -> ((B, C, size, size), (B, C, size, size))``.
+
+    Example:
+        >>> v1, v2 = BYOLAugment(32)(torch.rand(2, 3, 32, 32))
+        >>> v1.shape == v2.shape == (2, 3, 32, 32)
+        True
+    """
+
+    def __init__(
+        self,
+        size: int | Sequence[int],
+        blur: bool | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        size = _pair(size)
+        use_blur = _blur_default(size, blur)
+
+        def view(blur_p: float, solarize_p: float) -> Compose:
+            return Compose(
+                RandomResizedCrop(size, generator=generator),
+                RandomHorizontalFlip(0.5, generator=generator),
+                *_colour_and_blur(
+                    (0.4, 0.4, 0.2, 0.1),
+                    blur_p=blur_p if use_blur else 0.0,
+                    solarize_p=solarize_p,
+                    generator=generator,
+                ),
+            )
+
+        super().__init__(view(1.0, 0.0), view(0.1, 0.2))
+
+
+class MultiCrop(nn.Module):
+    """SwAV's multi-crop: a few large global crops plus several small local ones.
+
+    Caron et al., "Unsupervised Learning of Visual Features by Contrasting Cluster
+    Assignments", 2020, arXiv:2006.09882, Sec. 3.2: 2 crops of 224 px covering 14-100% of the
+    image and 6 (here 4 by default) of 96 px covering 5-14%, each then colour-augmented
+    independently.
+
+    Args:
+        global_size, local_size: output sides of the global and local crops.
+        n_global, n_local: how many of each.
+        global_scale, local_scale: crop area ranges.
+        base: augmentation applied to every crop after cropping; ``None`` uses flip, colour
+            jitter (0.8, 0.8, 0.8, 0.2) p = 0.8, grayscale p = 0.2 and, when
+            ``global_size >= 64``, blur p = 0.5 -- SwAV's colour distortion.
+        generator: default generator for every step.
+
+    Returns:
+        list of ``n_global`` tensors ``(B, C, global_size, global_size)`` followed by
+        ``n_local`` tensors ``(B, C, local_size, local_size)``.
+
+    Example:
+        >>> views = MultiCrop(32, 16, n_global=2, n_local=3)(torch.rand(2, 3, 32, 32))
+        >>> [tuple(v.shape[-2:]) for v in views]
+        [(32, 32), (32, 32), (16, 16), (16, 16), (16, 16)]
+    """
+
+    def __init__(
+        self,
+        global_size: int | Sequence[int],
+        local_size: int | Sequence[int],
+        n_global: int = 2,
+        n_local: int = 4,
+        global_scale: tuple[float, float] = (0.14, 1.0),
+        local_scale: tuple[float, float] = (0.05, 0.14),
+        base: nn.Module | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if n_global < 0 or n_local < 0 or n_global + n_local == 0:
+            raise ValueError(f"need at least one crop; got n_global={n_global}, n_local={n_local}")
+        global_size, local_size = _pair(global_size), _pair(local_size)
+        self.n_global, self.n_local = n_global, n_local
+        self.global_crop = RandomResizedCrop(global_size, global_scale, generator=generator)
+        self.local_crop = RandomResizedCrop(local_size, local_scale, generator=generator)
+        if base is None:
+            base = Compose(
+                RandomHorizontalFlip(0.5, generator=generator),
+                *_colour_and_blur(
+                    (0.8, 0.8, 0.8, 0.2),
+                    blur_p=0.5 if _blur_default(global_size, None) else 0.0,
+                    generator=generator,
+                ),
+            )
+        self.base = base
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
+        crops = [self.global_crop] * self.n_global + [self.local_crop] * self.n_local
+        return [self.base(crop(x, generator=generator), generator=generator) for crop in crops]

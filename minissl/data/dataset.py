@@ -1,0 +1,171 @@
+"""The in-memory image data set every loader returns, and a few-label subset helper."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+
+class ImageDataset(Dataset):
+    """A whole split of images held in memory as two tensors, plus class names.
+
+    ``fit`` and ``evaluate`` take a fast path on these objects: they slice ``.images`` and
+    ``.labels`` directly instead of going through a ``DataLoader`` item by item.
+
+    Args:
+        images: (N, C, H, W) float32 tensor with values in [0, 1].
+        labels: (N,) int64 tensor; ``-1`` marks an unlabeled image (STL-10's unlabeled split).
+        classes: the class names; label ``k`` is ``classes[k]``.
+        name: the data set's name, e.g. ``"shapes"``.
+        split: the split it came from, e.g. ``"train"`` (only used for display).
+        factors: optional latent factors, a dict of tensors whose first dimension is N
+            (the procedural ``shapes`` set keeps colour, position, scale, rotation, ...).
+
+    Example:
+        >>> ds = ImageDataset(torch.zeros(4, 1, 8, 8), torch.tensor([0, 1, 0, 1]), ["a", "b"], "toy")
+        >>> len(ds), ds.num_classes, ds[1][0].shape, ds[1][1]
+        (4, 2, torch.Size([1, 8, 8]), 1)
+        >>> ds.subset([0, 2])
+        ImageDataset('toy', split='train', n=2, image_shape=(1, 8, 8), classes=['a', 'b'])
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        classes: Sequence[str],
+        name: str,
+        split: str = "train",
+        factors: dict[str, torch.Tensor] | None = None,
+    ) -> None:
+        if not isinstance(images, torch.Tensor) or images.dim() != 4:
+            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images)
+            raise ValueError(f"images must be a tensor of shape (N, C, H, W); got {shape}")
+        if images.dtype != torch.float32:
+            raise ValueError(
+                f"images must be float32 in [0, 1]; got dtype {images.dtype} "
+                "(convert uint8 pixels with images.float() / 255)"
+            )
+        if not isinstance(labels, torch.Tensor) or labels.dim() != 1:
+            shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels)
+            raise ValueError(f"labels must be a tensor of shape (N,); got {shape}")
+        if labels.dtype != torch.int64:
+            raise ValueError(f"labels must be int64; got dtype {labels.dtype} (use labels.long())")
+        if len(labels) != len(images):
+            raise ValueError(
+                f"images and labels must have the same length; got {len(images)} images "
+                f"and {len(labels)} labels"
+            )
+        classes = [str(c) for c in classes]
+        if len(labels) and int(labels.max()) >= len(classes):
+            raise ValueError(
+                f"label {int(labels.max())} has no class name: only {len(classes)} classes given"
+            )
+        if len(labels) and int(labels.min()) < -1:
+            raise ValueError(f"labels must be >= 0 (or -1 for unlabeled); got {int(labels.min())}")
+        factors = dict(factors or {})
+        for key, value in factors.items():
+            if len(value) != len(images):
+                raise ValueError(
+                    f"factor {key!r} must have one entry per image ({len(images)}); "
+                    f"got shape {tuple(value.shape)}"
+                )
+        self.images = images
+        self.labels = labels
+        self.classes = classes
+        self.name = name
+        self.split = split
+        self.factors = factors
+
+    @property
+    def num_classes(self) -> int:
+        """How many classes there are (``len(classes)``)."""
+        return len(self.classes)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """The (C, H, W) shape of one image."""
+        return tuple(self.images.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index], int(self.labels[index])
+
+    def subset(self, indices: Sequence[int] | torch.Tensor) -> ImageDataset:
+        """A new data set holding the given items (in that order), factors included.
+
+        Args:
+            indices: (M,) integer indices (a list, a LongTensor or a boolean mask).
+        """
+        idx = torch.as_tensor(indices)
+        if idx.dtype == torch.bool:
+            idx = idx.nonzero().flatten()
+        idx = idx.long()
+        factors = {k: v[idx] for k, v in self.factors.items()}
+        return ImageDataset(
+            self.images[idx], self.labels[idx], self.classes, self.name, self.split, factors
+        )
+
+    def class_counts(self) -> torch.Tensor:
+        """(num_classes,) number of labeled images per class (unlabeled ones are not counted)."""
+        labeled = self.labels[self.labels >= 0]
+        return torch.bincount(labeled, minlength=self.num_classes)
+
+    def describe(self) -> str:
+        """One line saying which data is in use; chapters print it.
+
+        Example:
+            >>> ImageDataset(torch.zeros(2, 3, 4, 4), torch.tensor([0, 1]), ["x", "y"], "toy").describe()
+            "toy/train: 2 images of shape (3, 4, 4), 2 classes ['x', 'y']"
+        """
+        shape = tuple(self.image_shape)
+        unlabeled = int((self.labels < 0).sum())
+        extra = f" ({unlabeled} unlabeled)" if unlabeled else ""
+        names = self.classes if len(self.classes) <= 12 else self.classes[:12] + ["..."]
+        return (
+            f"{self.name}/{self.split}: {len(self)} images of shape {shape}{extra}, "
+            f"{self.num_classes} classes {names}"
+        )
+
+    def __repr__(self) -> str:
+        names = self.classes if len(self.classes) <= 12 else self.classes[:12] + ["..."]
+        return (
+            f"ImageDataset({self.name!r}, split={self.split!r}, n={len(self)}, "
+            f"image_shape={tuple(self.image_shape)}, classes={names})"
+        )
+
+
+def few_labels(dataset: ImageDataset, per_class: int, *, seed: int = 0) -> ImageDataset:
+    """Keep ``per_class`` labeled images of every class, chosen by a seeded permutation.
+
+    The few-label budget of the book (10 per class by default) is drawn with this, so
+    every chapter that asks for ``seed=0`` gets the same images.
+
+    Args:
+        dataset: the labeled data set to draw from.
+        per_class: how many images to keep per class.
+        seed: seed of the permutation that decides which images are kept.
+
+    Example:
+        >>> ds = ImageDataset(torch.zeros(6, 1, 2, 2), torch.tensor([0, 0, 0, 1, 1, 1]), "ab", "toy")
+        >>> few_labels(ds, 2).labels.tolist()
+        [0, 0, 1, 1]
+    """
+    counts = dataset.class_counts()
+    short = [dataset.classes[k] for k in range(dataset.num_classes) if counts[k] < per_class]
+    if short:
+        raise ValueError(
+            f"per_class={per_class} but classes {short} have fewer labeled images "
+            f"(counts: {counts.tolist()}); ask for fewer per class"
+        )
+    perm = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    labels = dataset.labels[perm]
+    # Walking the permutation, keep the first `per_class` items met of each class.
+    keep = []
+    for k in range(dataset.num_classes):
+        keep.append(perm[labels == k][:per_class])
+    return dataset.subset(torch.cat(keep))
