@@ -2,6 +2,8 @@
 #   make book   set up .venv, execute the chapters (quick profile on a CPU) and render _build/html
 #   make test   set up .venv, run unit tests + doctests, nbval over every chapter, build the book with -W
 # Both create the environment themselves; later runs reuse it (and the book's execution cache).
+# Chapters are executed in parallel into Jupyter Book's cache (tools/execute_chapters.py), so
+# the book build itself only renders; a chapter whose code did not change is not run again.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -25,7 +27,8 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 book: setup
-	MINISSL_PROFILE=$${MINISSL_PROFILE:-quick} $(BIN)/jupyter-book build . --builder html
+	MINISSL_PROFILE=$${MINISSL_PROFILE:-quick} $(BIN)/python tools/execute_chapters.py
+	$(BIN)/jupyter-book build . --builder html
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
 test: setup
@@ -41,7 +44,8 @@ notebooks: setup
 	  --nbval-lax --nbval-current-env chapters
 
 book-strict: setup
-	MINISSL_PROFILE=quick $(BIN)/jupyter-book build . --builder html -W -n --keep-going
+	MINISSL_PROFILE=quick $(BIN)/python tools/execute_chapters.py
+	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
 
 bench: setup
 	$(BIN)/python benchmarks/bench_augment.py

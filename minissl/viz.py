@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import io
 import math
@@ -92,6 +93,17 @@ class BookFigure(Figure):
 # --------------------------------------------------------------------------- helpers
 
 
+def _styled(fn):
+    """Run a plotting function under the book's rcParams (text takes them when it is made)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with plt.rc_context(RC):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def _np(x: Any) -> np.ndarray:
     """A NumPy copy of a tensor, array or (nested) list."""
     if isinstance(x, torch.Tensor):
@@ -163,6 +175,7 @@ def _fmt(v: float) -> str:
 # --------------------------------------------------------------------------- images
 
 
+@_styled
 def image_grid(
     images: torch.Tensor | np.ndarray,
     nrow: int = 8,
@@ -214,6 +227,7 @@ def image_grid(
     return fig
 
 
+@_styled
 def show_views(
     images: torch.Tensor | np.ndarray,
     views: Sequence[torch.Tensor | np.ndarray],
@@ -296,6 +310,7 @@ def _series(history: Any, key: str) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(len(y), dtype=np.float64), y
 
 
+@_styled
 def plot_history(
     history: Any,
     keys: Sequence[str] | None = None,
@@ -387,6 +402,7 @@ def _pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x @ comps, ratio
 
 
+@_styled
 def plot_embedding_2d(
     features: torch.Tensor | np.ndarray,
     labels: torch.Tensor | np.ndarray | Sequence | None = None,
@@ -440,7 +456,7 @@ def plot_embedding_2d(
         raise ValueError(f"method must be 'pca' or 'tsne'; got {method!r}")
 
     fig, ax = _axes(ax, (5.5, 4.5))
-    size = float(np.clip(3000 / n, 3, 30))
+    size = float(np.clip(5000 / n, 4, 36))
     if labels is None:
         ax.scatter(xy[:, 0], xy[:, 1], s=size, alpha=0.8, color="tab:blue", linewidths=0)
     else:
@@ -475,6 +491,7 @@ def _pca_reduce(x: np.ndarray, k: int) -> np.ndarray:
 # --------------------------------------------------------------------------- bars and curves
 
 
+@_styled
 def plot_bars(
     results: Mapping[str, float] | Mapping[str, Sequence[float]],
     ylabel: str = "accuracy",
@@ -497,7 +514,7 @@ def plot_bars(
         >>> fig = plot_bars({"kNN": [0.80, 0.82], "linear": [0.85, 0.86]}, chance=0.1)
         >>> ax = fig.axes[0]
         >>> len(ax.patches), [t.get_text() for t in ax.texts]
-        (2, ['0.810', '0.855', 'chance 0.100'])
+        (2, ['0.810', '0.855', 'chance\\n0.100'])
         >>> plt.close(fig)
     """
     if not results:
@@ -521,8 +538,9 @@ def plot_bars(
     top = float(np.max(means + stds)) if len(means) else 1.0
     if chance is not None:
         ax.axhline(chance, color="0.35", linestyle="--", linewidth=1.2, zorder=0)
-        ax.text(len(names) - 0.5, chance, f"chance {_fmt(chance)}", ha="right", va="bottom",
-                fontsize=8, color="0.35")
+        # Label at the right end, outside the bars, so it never covers one.
+        ax.text(len(names) - 0.45, chance, f"chance\n{_fmt(chance)}", ha="left", va="center",
+                fontsize=8, color="0.35", clip_on=False)
         top = max(top, chance)
     bottom = min(0.0, float(np.min(means - stds)))
     ax.set_ylim(bottom, top * 1.15 if top > 0 else 1.0)
@@ -537,6 +555,7 @@ def plot_bars(
     return fig
 
 
+@_styled
 def plot_curves(
     x: Sequence[float] | np.ndarray | torch.Tensor,
     ys: Mapping[str, Sequence[float]],
@@ -602,6 +621,7 @@ def _heatmap_ticks(ax: Axes, names: Sequence[Any] | None, n: int) -> None:
         ax.set_yticks([])
 
 
+@_styled
 def plot_similarity_matrix(
     sim: torch.Tensor | np.ndarray,
     labels: Sequence[Any] | None = None,
@@ -646,6 +666,7 @@ def plot_similarity_matrix(
     return fig
 
 
+@_styled
 def plot_confusion_matrix(
     cm: torch.Tensor | np.ndarray,
     class_names: Sequence[str] | None = None,

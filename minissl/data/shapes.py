@@ -128,7 +128,8 @@ def _draw_chunk(m: int, g: torch.Generator, size: int, on: Mapping[str, bool]):
         "line_col": torch.rand(n, 2, 3, generator=g),
     }
     r = {key: v[:m] for key, v in r.items()}
-    noise = torch.randn(n, 3, size, size, generator=g)[:m] * 0.03 if on["noise"] else 0.0
+    # Uniform noise with standard deviation 0.03 (cheaper to draw than Gaussian noise).
+    noise = torch.rand(n, 3, size, size, generator=g)[:m] if on["noise"] else None
     n = m
     labels, scale, rot, bright_bg = r["labels"], r["scale"], r["rot"], r["bright_bg"]
     pos = r["pos"] * (0.95 - scale)[:, None]  # keep the shape inside the image
@@ -168,18 +169,19 @@ def _draw_chunk(m: int, g: torch.Generator, size: int, on: Mapping[str, bool]):
     # Background: a linear gradient between two colours plus faint sinusoidal stripes.
     proj = px * torch.cos(grad_dir)[:, None, None] + py * torch.sin(grad_dir)[:, None, None]
     w = ((proj / math.sqrt(2)) + 1) / 2  # (n, H, W) in [0, 1]
-    img = bg_a[:, :, None, None] + (bg_b - bg_a)[:, :, None, None] * w[:, None]  # (n, 3, H, W)
     stripes = torch.sin(
         tex_freq[:, None, None]
         * (px * torch.cos(tex_dir)[:, None, None] + py * torch.sin(tex_dir)[:, None, None])
         + tex_phase[:, None, None]
     )
-    img = img + (tex_amp[:, None, None] * stripes)[:, None]
+    # Few full-size (n, 3, H, W) operations and those in place: this loop is memory-bound.
+    img = torch.addcmul(bg_a[:, :, None, None], (bg_b - bg_a)[:, :, None, None], w[:, None])
+    img.add_((tex_amp[:, None, None] * stripes)[:, None])  # (n, 3, H, W)
 
     def paint(img, sdf_units, colour):
-        # sdf_units: (n, H, W) signed distance in image units; colour: (n, 3).
-        alpha = (0.5 - sdf_units * px_per_unit).clamp(0, 1)[:, None]  # (n, 1, H, W)
-        return img * (1 - alpha) + colour[:, :, None, None] * alpha
+        # Alpha-blend `colour` (n, 3) where the SDF (n, H, W, image units) is inside.
+        alpha = (0.5 - sdf_units * px_per_unit).clamp_(0, 1)[:, None]  # (n, 1, H, W)
+        return img.lerp_(colour[:, :, None, None].expand_as(img), alpha)
 
     n_clutter = torch.zeros(n, dtype=torch.long)
     if on["clutter"]:
@@ -210,7 +212,9 @@ def _draw_chunk(m: int, g: torch.Generator, size: int, on: Mapping[str, bool]):
         if len(idx):
             sdf[idx] = _sdf(c, ux[idx], uy[idx]) * s[idx]  # back to image units
     img = paint(img, sdf, fg)
-    img = (img + noise).clamp(0, 1)
+    if noise is not None:
+        img.add_(noise.sub_(0.5).mul_(0.03 * math.sqrt(12)))
+    img.clamp_(0, 1)
 
     factors = {
         "colour": fg,

@@ -354,18 +354,18 @@ class Inpainting(nn.Module):
 
     def __init__(self, encoder: nn.Module, feature_dim: int, image_size: int = 32,
                  channels: int = 3, patch: int = 8, ratio: float = 0.25, central: bool = False,
-                 width: int = 64):
+                 width: int = 32):
         super().__init__()
         if image_size % 8:
             raise ValueError(f"image_size must be divisible by 8; got {image_size}")
         self.encoder, self.patch, self.ratio, self.central = encoder, patch, ratio, central
         s = image_size // 8
-        self.decoder = nn.Sequential(  # (B, D) -> (B, width, S/8, S/8) -> ... -> (B, C, S, S)
+        up = nn.Upsample(scale_factor=2)  # no weights: safe to reuse
+        self.decoder = nn.Sequential(  # (B, D) -> (B, width, S/8, S/8) -> (B, C, S, S)
             nn.Linear(feature_dim, width * s * s), nn.Unflatten(1, (width, s, s)),
-            *[layer for _ in range(3) for layer in (
-                nn.Upsample(scale_factor=2), nn.Conv2d(width, width, 3, padding=1),
-                nn.BatchNorm2d(width), nn.ReLU(inplace=True))],
-            nn.Conv2d(width, channels, 3, padding=1), nn.Sigmoid(),
+            up, nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            up, nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            up, nn.Conv2d(width, channels, 3, padding=1), nn.Sigmoid(),  # pixels in [0, 1]
         )
         self.generator = None  # set a torch.Generator to make the masks reproducible
 
