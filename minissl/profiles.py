@@ -44,7 +44,7 @@ class Profile:
     labels_per_class: int = 10  # the few-label budget used by probes throughout the book
     seed: int = 0  # the default seed of every experiment
 
-    def replace(self, **changes) -> "Profile":
+    def replace(self, **changes) -> Profile:
         """A copy with some budgets changed, e.g. ``current().replace(epochs=1)``."""
         return dataclasses.replace(self, **changes)
 

@@ -336,9 +336,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # truncated zip, wrong format, unsafe pickle...
         raise MinisslError(
-            f"the checkpoint {path} is corrupt or not a minissl checkpoint ({err.__class__.__name__}: "
-            f"{str(err).splitlines()[0][:200]}). Delete it to start the run afresh, or point "
-            "checkpoint_dir at a good one."
+            f"the checkpoint {path} is corrupt or not a minissl checkpoint "
+            f"({err.__class__.__name__}: {str(err).splitlines()[0][:200]}). "
+            "Delete it to start the run afresh, or point checkpoint_dir at a good one."
         ) from err
 
 

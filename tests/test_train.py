@@ -139,8 +139,8 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
 def test_corrupt_checkpoint_gets_a_clear_error(tmp_path):
     (tmp_path / "last.pt").write_bytes(b"this is not a checkpoint")
     with pytest.raises(MinisslError, match="corrupt.*Delete it"):
-        fit(NoisyRegression(), make_data(), TrainConfig(epochs=1, batch_size=32, checkpoint_dir=tmp_path,
-                                                        **QUIET))
+        fit(NoisyRegression(), make_data(),
+            TrainConfig(epochs=1, batch_size=32, checkpoint_dir=tmp_path, **QUIET))
     with pytest.raises(MinisslError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
 
