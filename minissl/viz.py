@@ -69,8 +69,14 @@ def style() -> Iterator[None]:
         ...     plt.rcParams["axes.spines.top"]
         False
     """
-    with plt.rc_context(RC):
+    # Unlike plt.rc_context, restore only our keys: Jupyter's inline backend may switch
+    # interactive mode on while we draw, and resetting it would stop figures showing.
+    old = {k: plt.rcParams[k] for k in RC}
+    plt.rcParams.update(RC)
+    try:
         yield
+    finally:
+        plt.rcParams.update(old)
 
 
 class BookFigure(Figure):
@@ -98,7 +104,7 @@ def _styled(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with plt.rc_context(RC):
+        with style():
             return fn(*args, **kwargs)
 
     return wrapper
@@ -113,8 +119,9 @@ def _np(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def _figure(nrows: int = 1, ncols: int = 1, figsize: tuple | None = None) -> tuple[Figure, np.ndarray]:
-    with plt.rc_context(RC):
+def _figure(nrows: int = 1, ncols: int = 1,
+            figsize: tuple | None = None) -> tuple[Figure, np.ndarray]:
+    with style():
         fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False,
                                  layout="constrained", FigureClass=BookFigure)
     return fig, axes
@@ -205,7 +212,6 @@ def image_grid(
     arr = _images(images)
     n, _, H, W = arr.shape
     ncols = max(1, min(nrow, n))
-    nrows = math.ceil(n / ncols)
     if titles is not None and len(titles) != n:
         raise ValueError(f"titles must have one entry per image: {n} images, {len(titles)} titles")
     # A caption needs about a third of a tile's height above it at the default figure size.
@@ -346,13 +352,13 @@ def plot_history(
     keys = list(keys) if keys is not None else available
     if not keys:
         raise ValueError("the history holds no logged quantities to plot")
-    xlabel = "step" if (hasattr(history, "steps") or "steps" in available) else "log entry"
-    if isinstance(history, Mapping) and ("steps" in history or "step" in history):
-        xlabel = "step"
+    has_steps = hasattr(history, "steps") or (
+        isinstance(history, Mapping) and ("steps" in history or "step" in history))
+    xlabel = "step" if has_steps else "log entry"
 
     def draw(a: Axes, key: str, color: Any) -> None:
         x, y = _series(history, key)
-        if smooth > 0:
+        if smooth > 0 and len(y) >= 10:  # a few evaluation points are not worth smoothing
             a.plot(x, y, color=color, alpha=0.25, linewidth=1)
             a.plot(x, _ema(y, smooth), color=color, linewidth=1.8, label=key)
         else:
@@ -474,8 +480,8 @@ def plot_embedding_2d(
             ax.scatter(xy[m, 0], xy[m, 1], s=size, alpha=0.8, linewidths=0, label=name,
                        color=cmap(i % cmap.N))
         if len(classes) <= 20:
-            ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=max(1, 6 / size**0.5),
-                      title="class")
+            ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), title="class",
+                      markerscale=max(1.0, 6 / size**0.5))  # legend dots readable when tiny
     ax.set_xlabel(xl)
     ax.set_ylabel(yl)
     ax.set_title(title or default_title)
@@ -578,8 +584,8 @@ def plot_curves(
         title: the title (default: "<ylabel> vs <xlabel>").
 
     Example:
-        >>> fig = plot_curves([1, 10, 100], {"SimCLR": [0.3, 0.6, 0.8], "supervised": [0.2, 0.5, 0.9]},
-        ...                   "labels per class", "accuracy", logx=True)
+        >>> ys = {"SimCLR": [0.3, 0.6, 0.8], "supervised": [0.2, 0.5, 0.9]}
+        >>> fig = plot_curves([1, 10, 100], ys, "labels per class", "accuracy", logx=True)
         >>> len(fig.axes[0].get_legend().get_texts())
         2
         >>> plt.close(fig)
@@ -813,7 +819,8 @@ def results_table(
         floatfmt: format spec of floats.
 
     Example:
-        >>> print(results_table([{"method": "SimCLR", "knn": 0.8123}, {"method": "BYOL", "knn": 0.84}]))
+        >>> rows = [{"method": "SimCLR", "knn": 0.8123}, {"method": "BYOL", "knn": 0.84}]
+        >>> print(results_table(rows))
         | method |   knn |
         |:-------|------:|
         | SimCLR | 0.812 |

@@ -1,0 +1,5 @@
+import sys
+
+from minissl.cli import main
+
+sys.exit(main())
