@@ -6,10 +6,13 @@ p = 0.2. The baseline is the usual data-loader pipeline in one process, image by
 ToPILImage -> RandomResizedCrop -> RandomHorizontalFlip -> RandomApply(ColorJitter) ->
 RandomGrayscale -> ToTensor. Ours is ``TwoViews(SimCLRAugment(32))`` on a (B, 3, 32, 32) tensor.
 
-Prints views per second (one view = one augmented 32x32 image) and the speed-up; asserts
+By default ours runs on one CPU thread, like the baseline (on a busy shared machine torch's
+intra-op threads also fight other processes for the cores); ``--threads 0`` uses torch's
+default. Prints views per second (one view = one augmented 32x32 image) and the speed-up; asserts
 nothing. Usage::
 
-    python benchmarks/bench_augment.py [--n 2048] [--batch 512] [--device auto] [--repeats 3]
+    python benchmarks/bench_augment.py [--n 2048] [--batch 512] [--device auto]
+                                       [--repeats 3] [--threads 1]
 """
 
 from __future__ import annotations
@@ -43,11 +46,16 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=512, help="batch size of the batched version")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda (for ours)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch intra-op threads for ours on the CPU (default 1: one core against "
+                         "the one-process baseline; 0: torch's default)")
     ap.add_argument("--baseline-n", type=int, default=None,
                     help="images for the per-image baseline (default: min(n, 1024))")
     args = ap.parse_args()
 
     device = resolve_device(args.device)
+    if args.threads > 0 and device.type == "cpu":
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     images = torch.rand(args.n, 3, 32, 32)  # content does not change the cost of either side
 

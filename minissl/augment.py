@@ -27,6 +27,7 @@ Recipes (``SimCLRAugment``, ``BYOLAugment``, ``MoCoV2Augment``) and view makers 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -44,6 +45,7 @@ __all__ = [
     "GaussianBlur",
     "Solarize",
     "Normalize",
+    "adjust_hue",
     "Compose",
     "SimCLRAugment",
     "BYOLAugment",
@@ -52,7 +54,8 @@ __all__ = [
     "MultiCrop",
 ]
 
-# ITU-R BT.601 luma weights, the ones PIL and torchvision use for "L" / rgb_to_grayscale.
+# ITU-R BT.601 luma weights, as in PIL's "L" conversion (torchvision's tensor path rounds red
+# to 0.2989).
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -160,9 +163,10 @@ class RandomResizedCrop(_RandomOp):
     The box distribution is Inception's, as in torchvision (Szegedy et al., "Going Deeper
     with Convolutions", 2014, arXiv:1409.4842): area fraction uniform in ``scale``, log aspect
     ratio uniform in ``log(ratio)``, ten tries before falling back to a centre crop. Boxes are
-    continuous (sub-pixel), and all of them are resampled at once with one ``affine_grid`` +
-    ``grid_sample`` (bilinear, border padding), so the output size may differ from the input --
-    multi-crop needs small crops. Shrinking uses no anti-aliasing filter, unlike PIL.
+    continuous (sub-pixel), and all of them are resampled at once by one ``grid_sample``
+    (bilinear, border padding) on the grid ``F.affine_grid`` would give for the box (built
+    directly, see ``_transform``), so the output size may differ from the input -- multi-crop
+    needs small crops. Shrinking uses no anti-aliasing filter, unlike PIL.
 
     Args:
         size: output ``(h, w)`` or one int for square outputs.
@@ -196,9 +200,13 @@ class RandomResizedCrop(_RandomOp):
         self.scale = (float(scale[0]), float(scale[1]))
         self.ratio = (float(ratio[0]), float(ratio[1]))
 
-    def boxes(self, n: int, height: int, width: int, generator=None) -> Tensor:
-        """Sample ``n`` crop boxes ``(x0, y0, w, h)`` in pixels, shape ``(n, 4)``, on the CPU
-        (or the generator's device)."""
+    def boxes(
+        self, n: int, height: int, width: int, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Sample ``n`` crop boxes ``(x0, y0, w, h)`` in pixels as an ``(n, 4)`` tensor.
+
+        The boxes live on the generator's device (the CPU without one).
+        """
         g = generator if generator is not None else self.generator
         area = height * width
         t = self._TRIES
@@ -231,19 +239,24 @@ class RandomResizedCrop(_RandomOp):
     def _transform(self, x: Tensor, g) -> Tensor:
         b, c, height, width = x.shape
         x0, y0, w, h = self.boxes(b, height, width, g).unbind(1)
-        # With align_corners=False, normalised coordinate -1..1 spans the pixel edges 0..W, so
-        # the box [x0, x0 + w] has centre 2 (x0 + w/2) / W - 1 and half-width w / W.
-        theta = torch.zeros(b, 2, 3, device=w.device)
-        theta[:, 0, 0] = w / width
-        theta[:, 0, 2] = (2 * x0 + w) / width - 1
-        theta[:, 1, 1] = h / height
-        theta[:, 1, 2] = (2 * y0 + h) / height - 1
-        theta = theta.to(device=x.device, dtype=x.dtype)
-        grid = F.affine_grid(theta, [b, c, *self.size], align_corners=False)  # (B, h, w, 2)
+        # With align_corners=False, normalised coordinates -1..1 span the pixel edges 0..W, so
+        # the box [x0, x0 + w] has centre (2 x0 + w) / W - 1 and half-width w / W. The boxes are
+        # axis-aligned, so the sampling grid is an outer sum -- exactly what F.affine_grid gives
+        # for theta = [[w/W, 0, cx], [0, h/H, cy]], without its (B, h*w, 3) batched matmul.
+        out_h, out_w = self.size
+        kw = dict(device=x.device, dtype=x.dtype)
+        params = torch.stack([w / width, (2 * x0 + w) / width - 1, h / height,
+                              (2 * y0 + h) / height - 1], dim=1).to(**kw)  # (B, 4)
+        base_x = (torch.arange(out_w, **kw) * 2 + 1) / out_w - 1  # output pixel centres
+        base_y = (torch.arange(out_h, **kw) * 2 + 1) / out_h - 1
+        grid = torch.empty(b, out_h, out_w, 2, **kw)  # (B, h, w, 2), last dim (x, y)
+        grid[..., 0] = torch.addcmul(params[:, 1, None], params[:, 0, None], base_x).unsqueeze(1)
+        grid[..., 1] = torch.addcmul(params[:, 3, None], params[:, 2, None], base_y).unsqueeze(2)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
     def extra_repr(self) -> str:
-        return f"size={self.size}, scale={self.scale}, ratio={tuple(round(r, 4) for r in self.ratio)}"
+        ratio = tuple(round(r, 4) for r in self.ratio)
+        return f"size={self.size}, scale={self.scale}, ratio={ratio}"
 
 
 class RandomHorizontalFlip(_RandomOp):
@@ -282,17 +295,26 @@ def _blend_(x: Tensor, anchor: Tensor, factor: Tensor) -> Tensor:
     return x.sub_(anchor).mul_(factor).add_(anchor).clamp_(0.0, 1.0)
 
 
-def adjust_hue(x: Tensor, shift: Tensor) -> Tensor:
+@functools.lru_cache(maxsize=16)
+def _hue_ramps(device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
+    """Centre, sign and offset of the R, G, B hue ramps, each (1, 3, 1, 1); cached per device."""
+    return tuple(
+        torch.tensor(v, device=device, dtype=dtype).view(1, 3, 1, 1)
+        for v in ((3.0, 2.0, 4.0), (1.0, -1.0, -1.0), (-1.0, 2.0, 2.0))
+    )
+
+
+def adjust_hue(x: Tensor, shift: Tensor, out: Tensor | None = None) -> Tensor:
     """Rotate the HSV hue of each RGB image by ``shift`` turns, keeping saturation and value.
 
-    Exact HSV semantics (the same hue as PIL and torchvision) without converting to HSV and
-    back: a hue rotation leaves the max, min and chroma of every pixel unchanged, so only the
-    hue angle is computed, shifted, and fed to the closed-form HSV-to-RGB map
-    ``f(n) = V - C * clamp(min(k, 4 - k), 0, 1)``, ``k = (n + 6 H) mod 6``, ``n = 5, 3, 1``.
+    Exact HSV semantics (the same hue as PIL and torchvision) without a full round trip:
+    a hue rotation leaves the max, min and chroma of every pixel unchanged, so only the hue
+    angle is computed, shifted, and mapped back with the closed-form hue-to-RGB ramps.
 
     Args:
         x: (n, 3, H, W) RGB images in [0, 1].
         shift: (n,) hue shifts in turns (0.5 = 180 degrees); on any device.
+        out: optional (n, 3, H, W) tensor to write the result into (``x`` itself is allowed).
 
     Returns:
         (n, 3, H, W) images in [0, 1].
@@ -302,18 +324,29 @@ def adjust_hue(x: Tensor, shift: Tensor) -> Tensor:
         >>> adjust_hue(red, torch.tensor([1 / 3])).flatten().tolist()  # red -> green
         [0.0, 1.0, 0.0]
     """
-    maxc, argmax = x.max(dim=1, keepdim=True)  # (n, 1, H, W)
-    chroma = maxc - x.amin(dim=1, keepdim=True)
-    # Channel-wise (g - b, b - r, r - g); the entry at the max channel is the hue numerator,
-    # and the max channel's index i adds 2 i sextants (red 0, green 2, blue 4).
-    diff = torch.roll(x, -1, dims=1) - torch.roll(x, -2, dims=1)
-    num = diff.gather(1, argmax)
-    safe = torch.where(chroma > 0, chroma, torch.ones_like(chroma))
-    hue6 = num / safe + 2 * argmax.to(x.dtype) + 6 * _per_sample(shift, x)  # sextants
-    n = torch.tensor([5.0, 3.0, 1.0], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    k = torch.remainder(hue6 + n, 6.0)  # (n, 3, H, W)
-    ramp = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
-    return maxc - chroma * ramp
+    r, g, b = x.unbind(1)  # (n, H, W) each
+    maxc = torch.maximum(torch.maximum(r, g), b)
+    minc = torch.minimum(torch.minimum(r, g), b)
+    chroma = maxc - minc
+    # Which channel is the max, as 0/1 floats: 1 + sign(c - max) is 1 exactly where c == max.
+    # Pure arithmetic instead of torch.where/argmax, which are several times slower on the CPU.
+    is_r = torch.sign(r - maxc).add_(1)
+    is_g = torch.sign(g - maxc).add_(1).mul_(1 - is_r)  # ties go to red, then green
+    # Hue in sextants times chroma: red max g - b, green max b - r + 2C, else r - g + 4C.
+    rg = r - g
+    num = rg + 4 * chroma
+    num.addcmul_(is_r, (g - b).sub_(num))
+    num.addcmul_(is_g, (b - r).add_(chroma, alpha=2).sub_(rg).sub_(chroma, alpha=4))
+    hue6 = num.div_(chroma.clamp_min(torch.finfo(x.dtype).tiny))  # grey pixels: 0 / tiny = 0
+    hue6.add_(6 * shift.to(device=x.device, dtype=x.dtype).view(-1, 1, 1))
+    hue6.sub_(torch.floor(hue6 / 6).mul_(6)).unsqueeze_(1)  # wrap to [0, 6), (n, 1, H, W)
+    # The fully saturated colour of that hue, channel by channel (a piecewise-linear ramp):
+    # R = clamp(|h - 3| - 1), G = clamp(2 - |h - 2|), B = clamp(2 - |h - 4|), then scaled
+    # back into [min, max]. This is HSV-to-RGB with S and V left as they were.
+    centre, sign, offset = _hue_ramps(x.device, x.dtype)
+    pure = (hue6 - centre).abs_().mul_(sign).add_(offset).clamp_(0.0, 1.0)  # (n, 3, H, W)
+    # Every read of x is done by now, so writing into out = x is safe.
+    return torch.addcmul(minc.unsqueeze(1), pure, chroma.unsqueeze(1), out=out)
 
 
 class ColorJitter(_RandomOp):
@@ -365,57 +398,58 @@ class ColorJitter(_RandomOp):
             raise ValueError(f"hue must lie in [-0.5, 0.5] turns; got {hue}")
         self.random_order = random_order
 
-    # Each step works in place on a tensor the caller owns, and takes (n,) CPU factors.
+    # Each step overwrites ``x`` (a slice of a buffer this module owns); ``f`` is (n, 1, 1, 1)
+    # on x's device and dtype.
     @staticmethod
-    def _brightness(x: Tensor, f: Tensor) -> Tensor:
-        return x.mul_(_per_sample(f, x)).clamp_(0.0, 1.0)
+    def _brightness(x: Tensor, f: Tensor) -> None:
+        x.mul_(f).clamp_(0.0, 1.0)
 
     @staticmethod
-    def _contrast(x: Tensor, f: Tensor) -> Tensor:
-        mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)  # (n, 1, 1, 1)
-        return _blend_(x, mean, _per_sample(f, x))
+    def _contrast(x: Tensor, f: Tensor) -> None:
+        _blend_(x, _gray(x).mean(dim=(1, 2, 3), keepdim=True), f)  # anchor: mean luma
 
     @staticmethod
-    def _saturation(x: Tensor, f: Tensor) -> Tensor:
-        return _blend_(x, _gray(x), _per_sample(f, x))
+    def _saturation(x: Tensor, f: Tensor) -> None:
+        _blend_(x, _gray(x).clone(), f)  # clone: the grey of a 1-channel x would be x itself
 
     @staticmethod
-    def _hue(x: Tensor, f: Tensor) -> Tensor:
-        return adjust_hue(x, f)
+    def _hue(x: Tensor, f: Tensor) -> None:
+        adjust_hue(x, f.view(-1), out=x)
 
     def _transform(self, x: Tensor, g) -> Tensor:
         b = x.shape[0]
-        chosen = _chosen(b, self.p, g)
+        chosen = _chosen(b, self.p, g).cpu()
         # Draw every sample's factors (chosen or not) so the stream does not depend on which.
         ranges = (self.brightness, self.contrast, self.saturation, self.hue)
         factors = [_uniform(b, lo, hi, g).cpu() for lo, hi in ranges]
-        keys = torch.rand(b, 4, generator=g, device=g.device if g is not None else "cpu")
-        order = keys.cpu().argsort(dim=1) if self.random_order else torch.arange(4).expand(b, 4)
-        neutral = (1.0, 1.0, 1.0, 0.0)
-        steps = [self._brightness, self._contrast, self._saturation, self._hue]
-        active = [
-            j for j, (lo, hi) in enumerate(ranges)
-            if (lo, hi) != (neutral[j], neutral[j]) and (j < 2 or x.shape[1] == 3)
-        ]
-        chosen = chosen.cpu()
+        keys = torch.rand(b, 4, generator=g, device=g.device if g is not None else "cpu").cpu()
+        order = keys.argsort(dim=1) if self.random_order else torch.arange(4).expand(b, 4)
+        neutral = ((1.0, 1.0), (1.0, 1.0), (1.0, 1.0), (0.0, 0.0))
+        # Saturation and hue need colour; a grey image gets brightness and contrast only.
+        active = [j for j in range(4) if ranges[j] != neutral[j] and (j < 2 or x.shape[1] == 3)]
         if chosen.numel() == 0 or not active:
             return x
+        steps = (self._brightness, self._contrast, self._saturation, self._hue)
 
-        def jitter(v: Tensor, idx: Tensor) -> Tensor:
-            v = v.clone() if v is x else v  # steps are in place; never touch the caller's x
-            f = [t[idx] for t in factors]
-            o = order[idx]  # (n, 4): o[i, k] = the step sample i takes k-th
-            for k in range(4):
-                for j in active:
-                    sel = (o[:, k] == j).nonzero().squeeze(1)
-                    if sel.numel() == v.shape[0]:
-                        v = steps[j](v, f[j])
-                    elif sel.numel() > 0:
-                        dsel = sel.to(v.device)
-                        v.index_copy_(0, dsel, steps[j](v.index_select(0, dsel), f[j][sel]))
-            return v
-
-        return _apply_to(x, chosen, jitter)
+        # Per-sample order without per-sample Python: sort the chosen samples by their order
+        # (lexicographically), so at every stage k the samples taking the same step sit in
+        # contiguous runs; each run is one in-place call on a slice of the gathered copy.
+        o = order[chosen]  # (n, 4): o[i, k] is the step sample i takes k-th
+        srt = (o[:, 0] * 64 + o[:, 1] * 16 + o[:, 2] * 4 + o[:, 3]).argsort(stable=True)
+        rows, o = chosen[srt], o[srt]
+        f = [_per_sample(t[rows], x) for t in factors]  # (n, 1, 1, 1) each, on x's device
+        dev_rows = rows.to(x.device)
+        y = x.index_select(0, dev_rows)  # (n, C, H, W), our own copy
+        for k in range(4):
+            step_ids, counts = torch.unique_consecutive(o[:, k], return_counts=True)
+            start = 0
+            for j, count in zip(step_ids.tolist(), counts.tolist()):
+                if j in active:
+                    stop = start + count
+                    steps[j](y[start:stop], f[j][start:stop])
+                start += count
+        out = x.clone() if rows.numel() < b else torch.empty_like(x)
+        return out.index_copy_(0, dev_rows, y)
 
     def extra_repr(self) -> str:
         return (
@@ -606,6 +640,7 @@ class Compose(nn.Sequential):
     """
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        _check_images(x, type(self).__name__ + " input")  # name the recipe, not its first step
         for t in self:
             x = t(x, generator=generator)
         return x
