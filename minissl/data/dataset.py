@@ -24,7 +24,8 @@ class ImageDataset(Dataset):
             (the procedural ``shapes`` set keeps colour, position, scale, rotation, ...).
 
     Example:
-        >>> ds = ImageDataset(torch.zeros(4, 1, 8, 8), torch.tensor([0, 1, 0, 1]), ["a", "b"], "toy")
+        >>> labels = torch.tensor([0, 1, 0, 1])
+        >>> ds = ImageDataset(torch.zeros(4, 1, 8, 8), labels, ["a", "b"], "toy")
         >>> len(ds), ds.num_classes, ds[1][0].shape, ds[1][1]
         (4, 2, torch.Size([1, 8, 8]), 1)
         >>> ds.subset([0, 2])
@@ -119,7 +120,8 @@ class ImageDataset(Dataset):
         """One line saying which data is in use; chapters print it.
 
         Example:
-            >>> ImageDataset(torch.zeros(2, 3, 4, 4), torch.tensor([0, 1]), ["x", "y"], "toy").describe()
+            >>> ds = ImageDataset(torch.zeros(2, 3, 4, 4), torch.tensor([0, 1]), ["x", "y"], "toy")
+            >>> ds.describe()
             "toy/train: 2 images of shape (3, 4, 4), 2 classes ['x', 'y']"
         """
         shape = tuple(self.image_shape)
@@ -151,7 +153,8 @@ def few_labels(dataset: ImageDataset, per_class: int, *, seed: int = 0) -> Image
         seed: seed of the permutation that decides which images are kept.
 
     Example:
-        >>> ds = ImageDataset(torch.zeros(6, 1, 2, 2), torch.tensor([0, 0, 0, 1, 1, 1]), "ab", "toy")
+        >>> labels = torch.tensor([0, 0, 0, 1, 1, 1])
+        >>> ds = ImageDataset(torch.zeros(6, 1, 2, 2), labels, ["a", "b"], "toy")
         >>> few_labels(ds, 2).labels.tolist()
         [0, 0, 1, 1]
     """
