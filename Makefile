@@ -12,6 +12,9 @@ BIN    := $(VENV)/bin
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 # pytest workers: notebooks and test modules run side by side (one notebook stays on one worker).
 JOBS ?= 2
+# Parallel steps give each process one thread: on a 2-core machine, two processes with two
+# OpenMP threads each oversubscribe the cores and run many times slower, not faster.
+PARALLEL_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 STAMP := $(VENV)/.minissl-installed
 
 .PHONY: setup book test unit notebooks book-strict bench clean
@@ -27,7 +30,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 book: setup
-	MINISSL_PROFILE=$${MINISSL_PROFILE:-quick} $(BIN)/python tools/execute_chapters.py
+	$(PARALLEL_ENV) MINISSL_PROFILE=$${MINISSL_PROFILE:-quick} $(BIN)/python tools/execute_chapters.py
 	$(BIN)/jupyter-book build . --builder html
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
@@ -37,14 +40,14 @@ test: setup
 	echo "make test: all passed in $$(( $$(date +%s) - start )) s"
 
 unit: setup
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope -q tests --doctest-modules minissl
+	$(PARALLEL_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadscope -q tests --doctest-modules minissl
 
 notebooks: setup
-	MINISSL_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) --dist loadscope -q \
+	$(PARALLEL_ENV) MINISSL_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) --dist loadscope -q \
 	  --nbval-lax --nbval-current-env chapters
 
 book-strict: setup
-	MINISSL_PROFILE=quick $(BIN)/python tools/execute_chapters.py
+	$(PARALLEL_ENV) MINISSL_PROFILE=quick $(BIN)/python tools/execute_chapters.py
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
 
 bench: setup
