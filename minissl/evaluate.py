@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from minissl.data.dataset import few_label_indices  # re-exported: the book draws labels here
+
 # ----------------------------------------------------------------------------- data access
 
 
@@ -233,51 +235,6 @@ def knn_accuracy(
 # ----------------------------------------------------------------------------- few labels
 
 
-def few_label_indices(
-    labels, per_class: int, seed: int = 0, num_classes: int | None = None
-) -> torch.Tensor:
-    """Indices of exactly ``per_class`` randomly chosen examples of every class.
-
-    The same seed gives the same indices, and a smaller ``per_class`` gives a subset of a
-    larger one (both take the first examples of one seeded permutation), so "10 labels per
-    class" is always contained in "100 labels per class". Negative labels (unlabelled
-    examples) are ignored.
-
-    Args:
-        labels: (N,) integer class labels (tensor, array or list).
-        per_class: examples to take from each class.
-        seed: seed of the random choice.
-        num_classes: if given, classes 0..num_classes-1 must all be present; otherwise the
-            classes are the distinct non-negative labels.
-
-    Returns:
-        (per_class * K,) int64 indices, sorted ascending.
-
-    Example:
-        >>> y = torch.tensor([0, 1, 0, 1, 0, 1, 2, 2])
-        >>> idx = few_label_indices(y, per_class=2, seed=0)
-        >>> torch.bincount(y[idx]).tolist()
-        [2, 2, 2]
-    """
-    labels = torch.as_tensor(labels).reshape(-1).long().cpu()
-    if per_class < 1:
-        raise ValueError(f"per_class must be at least 1; got {per_class}")
-    classes = (
-        torch.arange(num_classes) if num_classes is not None else labels[labels >= 0].unique()
-    )
-    g = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(labels), generator=g)  # (N,)
-    shuffled = labels[order]  # (N,)
-    chosen = []
-    for c in classes.tolist():
-        members = order[shuffled == c]
-        if len(members) < per_class:
-            raise ValueError(
-                f"class {c} has only {len(members)} examples but per_class={per_class} were "
-                f"asked for; use per_class <= {len(members)}"
-            )
-        chosen.append(members[:per_class])
-    return torch.cat(chosen).sort().values if chosen else torch.zeros(0, dtype=torch.long)
 
 
 # ----------------------------------------------------------------------------- linear probe

@@ -27,7 +27,7 @@ import torch
 from . import digits as _digits
 from . import real as _real
 from . import shapes as _shapes
-from .dataset import ImageDataset, few_labels
+from .dataset import ImageDataset, few_label_indices, few_labels
 from .real import default_root, read_idx
 from .shapes import make_shapes
 from .text import SPECIALS, CharTokenizer, WordTokenizer, text_corpus
@@ -158,6 +158,7 @@ __all__ = [
     "available",
     "splits",
     "make_shapes",
+    "few_label_indices",
     "few_labels",
     "default_root",
     "read_idx",

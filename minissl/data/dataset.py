@@ -142,7 +142,7 @@ class ImageDataset(Dataset):
 
 
 def few_labels(dataset: ImageDataset, per_class: int, *, seed: int = 0) -> ImageDataset:
-    """Keep ``per_class`` labeled images of every class, chosen by a seeded permutation.
+    """Keep ``per_class`` labeled images of every class, chosen by :func:`few_label_indices`.
 
     The few-label budget of the book (10 per class by default) is drawn with this, so
     every chapter that asks for ``seed=0`` gets the same images.
@@ -158,17 +158,53 @@ def few_labels(dataset: ImageDataset, per_class: int, *, seed: int = 0) -> Image
         >>> few_labels(ds, 2).labels.tolist()
         [0, 0, 1, 1]
     """
-    counts = dataset.class_counts()
-    short = [dataset.classes[k] for k in range(dataset.num_classes) if counts[k] < per_class]
-    if short:
-        raise ValueError(
-            f"per_class={per_class} but classes {short} have fewer labeled images "
-            f"(counts: {counts.tolist()}); ask for fewer per class"
-        )
-    perm = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
-    labels = dataset.labels[perm]
-    # Walking the permutation, keep the first `per_class` items met of each class.
-    keep = []
-    for k in range(dataset.num_classes):
-        keep.append(perm[labels == k][:per_class])
-    return dataset.subset(torch.cat(keep))
+    return dataset.subset(
+        few_label_indices(dataset.labels, per_class, seed=seed, num_classes=dataset.num_classes)
+    )
+
+
+def few_label_indices(
+    labels, per_class: int, seed: int = 0, num_classes: int | None = None
+) -> torch.Tensor:
+    """Indices of exactly ``per_class`` randomly chosen examples of every class.
+
+    The same seed gives the same indices, and a smaller ``per_class`` gives a subset of a
+    larger one (both take the first examples of one seeded permutation), so "10 labels per
+    class" is always contained in "100 labels per class". Negative labels (unlabelled
+    examples) are ignored.
+
+    Args:
+        labels: (N,) integer class labels (tensor, array or list).
+        per_class: examples to take from each class.
+        seed: seed of the random choice.
+        num_classes: if given, classes 0..num_classes-1 must all be present; otherwise the
+            classes are the distinct non-negative labels.
+
+    Returns:
+        (per_class * K,) int64 indices, sorted ascending.
+
+    Example:
+        >>> y = torch.tensor([0, 1, 0, 1, 0, 1, 2, 2])
+        >>> idx = few_label_indices(y, per_class=2, seed=0)
+        >>> torch.bincount(y[idx]).tolist()
+        [2, 2, 2]
+    """
+    labels = torch.as_tensor(labels).reshape(-1).long().cpu()
+    if per_class < 1:
+        raise ValueError(f"per_class must be at least 1; got {per_class}")
+    classes = (
+        torch.arange(num_classes) if num_classes is not None else labels[labels >= 0].unique()
+    )
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(labels), generator=g)  # (N,)
+    shuffled = labels[order]  # (N,)
+    chosen = []
+    for c in classes.tolist():
+        members = order[shuffled == c]
+        if len(members) < per_class:
+            raise ValueError(
+                f"class {c} has only {len(members)} examples but per_class={per_class} were "
+                f"asked for; use per_class <= {len(members)}"
+            )
+        chosen.append(members[:per_class])
+    return torch.cat(chosen).sort().values if chosen else torch.zeros(0, dtype=torch.long)
