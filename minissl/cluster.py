@@ -25,6 +25,10 @@ class KMeansResult:
     inertia: float  # sum over points of the squared distance to their centroid
     history: list[float] = field(default_factory=list)  # inertia after each assignment step
 
+    def predict(self, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+        """(M,) index of the nearest centroid of each row of x (M, D), e.g. for test points."""
+        return _nearest(x.float().to(self.centroids.device), self.centroids, chunk)[1]
+
 
 def _nearest(x: torch.Tensor, c: torch.Tensor, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Squared distance to, and index of, the nearest centroid; `chunk` rows at a time."""
@@ -102,6 +106,8 @@ def kmeans(
         (True, True)
         >>> round(r.inertia, 4)
         0.01
+        >>> bool(r.predict(torch.tensor([[4.0, 4.0]]))[0] == r.assignments[2])
+        True
     """
     if x.dim() != 2:
         raise ValueError(f"x must have shape (N, D); got {tuple(x.shape)}")

@@ -9,6 +9,7 @@ own confident predictions on unlabelled images are used as if they were true lab
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import torch
@@ -85,6 +86,10 @@ class PseudoLabel(Supervised):
        ``unlabeled_weight`` over the first ``ramp_up`` fraction of training: early
        predictions are mostly wrong, and Lee's schedule keeps them from being learned.
 
+    With very few labels, starting from random weights lets early mistakes become targets;
+    :meth:`from_supervised` starts instead from a model already trained on the labelled set
+    (the first round of classic self-training), which is what the book's chapter 1 does.
+
     Args:
         encoder, feature_dim, num_classes, augment: as in :class:`Supervised`.
         labeled_images: (L, C, H, W) the labelled examples.
@@ -122,6 +127,30 @@ class PseudoLabel(Supervised):
         self.unlabeled_weight = unlabeled_weight
         self.ramp_up = ramp_up
         self.alpha = unlabeled_weight if ramp_up <= 0 else 0.0
+
+    @classmethod
+    def from_supervised(
+        cls, model: Supervised, labeled_images: torch.Tensor, labeled_labels: torch.Tensor,
+        **kwargs,
+    ) -> PseudoLabel:
+        """Continue from a :class:`Supervised` model trained on the labelled examples.
+
+        This is self-training's first round done properly: pseudo-labels come from a network
+        that already knows the classes, instead of from random weights. The model is copied
+        (the original is left as it was); ``ramp_up`` defaults to 0 since no warm-up is needed.
+
+        Example:
+            >>> from minissl.nn import ConvNet
+            >>> sup = Supervised(ConvNet(in_channels=1, width=4), 32, num_classes=2)
+            >>> pl = PseudoLabel.from_supervised(sup, torch.rand(2, 1, 8, 8), torch.tensor([0, 1]))
+            >>> pl.alpha, bool(torch.equal(pl.head.weight, sup.head.weight)), pl.head is sup.head
+            (1.0, True, False)
+        """
+        kwargs.setdefault("ramp_up", 0.0)
+        new = cls(copy.deepcopy(model.encoder), model.head.in_features, model.head.out_features,
+                  labeled_images, labeled_labels, augment=model.augment, **kwargs)
+        new.head.load_state_dict(model.head.state_dict())
+        return new
 
     def on_after_step(self, step: int, total_steps: int) -> None:
         ramp_steps = self.ramp_up * total_steps
