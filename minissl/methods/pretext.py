@@ -181,7 +181,8 @@ def _untile(tiles: torch.Tensor, canvas: torch.Tensor, grid: int) -> torch.Tenso
 
 
 def jigsaw_batch(x: torch.Tensor, grid: int = 2, permutations: torch.Tensor | None = None,
-                 generator: torch.Generator | None = None, return_tiles: bool = False):
+                 generator: torch.Generator | None = None, return_tiles: bool = False,
+                 border: int = 0, fill: float = 0.5):
     """Cut each image into a grid of tiles and shuffle them by a random permutation of a fixed set.
 
     Noroozi and Favaro, ECCV 2016, arXiv:1603.09246: the label is the *index* of the
@@ -195,6 +196,8 @@ def jigsaw_batch(x: torch.Tensor, grid: int = 2, permutations: torch.Tensor | No
             for ``grid=2``, 100 for larger grids).
         generator: draws the labels.
         return_tiles: return the tiles (B, T, C, t, t) instead of the reassembled image.
+        border: paint this many pixels along every tile's edge with ``fill``, the gap the
+            paper leaves between tiles so that edges running across borders give nothing away.
 
     Returns:
         ``(shuffled, labels)``: the shuffled images (B, C, H, W) (or tiles) and (B,) labels;
@@ -217,6 +220,11 @@ def jigsaw_batch(x: torch.Tensor, grid: int = 2, permutations: torch.Tensor | No
     tiles = _tiles(x, grid)  # (B, T, C, t, t)
     order = perms[labels]  # (B, T): which tile goes to each position
     shuffled = tiles[torch.arange(x.shape[0], device=x.device)[:, None], order]  # (B, T, C, t, t)
+    if border > 0:
+        t = shuffled.shape[-1]
+        keep = torch.zeros(t, t, device=x.device)
+        keep[border:t - border, border:t - border] = 1.0  # (t, t): 1 inside, 0 on the edge
+        shuffled = shuffled * keep + fill * (1 - keep)
     if return_tiles:
         return shuffled, labels
     return _untile(shuffled, x, grid), labels
@@ -255,6 +263,7 @@ class Jigsaw(nn.Module):
         grid: tiles per side.
         n_permutations: number of classes (a fixed set from :func:`jigsaw_permutations`).
         siamese: encode each tile on its own and classify their concatenated features.
+        border: pixels blanked along each tile's edge (see :func:`jigsaw_batch`).
         seed: chooses the permutation set.
 
     Example:
@@ -267,9 +276,9 @@ class Jigsaw(nn.Module):
 
     def __init__(self, encoder: nn.Module, feature_dim: int, grid: int = 2,
                  n_permutations: int = 24, hidden: int = 256, siamese: bool = False,
-                 seed: int = 0):
+                 border: int = 0, seed: int = 0):
         super().__init__()
-        self.encoder, self.grid, self.siamese = encoder, grid, siamese
+        self.encoder, self.grid, self.siamese, self.border = encoder, grid, siamese, border
         self.register_buffer("permutations", jigsaw_permutations(grid, n_permutations, seed))
         in_dim = feature_dim * grid * grid if siamese else feature_dim
         self.head = _classifier(in_dim, n_permutations, hidden)
@@ -278,7 +287,7 @@ class Jigsaw(nn.Module):
     def training_step(self, batch) -> dict:
         x = batch[0]
         xs, y = jigsaw_batch(x, self.grid, self.permutations, self.generator,
-                             return_tiles=self.siamese)
+                             return_tiles=self.siamese, border=self.border)
         if self.siamese:  # xs: (B, T, C, t, t) -> features (B, T * D)
             b, t = xs.shape[:2]
             feats = self.encoder(xs.flatten(0, 1)).view(b, -1)
