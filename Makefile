@@ -1,6 +1,6 @@
 # minissl: two commands do everything on a fresh machine.
 #   make book   set up .venv, execute the chapters (quick profile on a CPU) and render _build/html
-#   make test   set up .venv, run unit tests + doctests, nbval over every chapter, build the book with -W
+#   make test   set up .venv, lint, run unit tests + doctests, nbval over every chapter, build the book with -W
 # Both create the environment themselves; later runs reuse it (and the book's execution cache).
 # Chapters are executed in parallel into Jupyter Book's cache (tools/execute_chapters.py), so
 # the book build itself only renders; a chapter whose code did not change is not run again.
@@ -17,7 +17,7 @@ JOBS ?= 2
 PARALLEL_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 STAMP := $(VENV)/.minissl-installed
 
-.PHONY: setup book test unit notebooks book-strict bench clean
+.PHONY: setup book test lint unit notebooks book-strict bench clean
 
 setup: $(STAMP)
 
@@ -36,8 +36,11 @@ book: setup
 
 test: setup
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory unit notebooks book-strict && \
+	$(MAKE) --no-print-directory lint unit notebooks book-strict && \
 	echo "make test: all passed in $$(( $$(date +%s) - start )) s"
+
+lint: setup
+	$(BIN)/ruff check minissl tests tools benchmarks conftest.py
 
 unit: setup
 	$(PARALLEL_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadscope -q tests --doctest-modules minissl
