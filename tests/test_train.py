@@ -231,3 +231,23 @@ def test_history_access_and_errors():
     clone = History()
     clone.load_state_dict(h.state_dict())
     assert clone.steps == h.steps and clone["knn"] == [0.5]
+
+
+def test_compiled_training_step_matches_eager():
+    # torch.compile must change speed, not results (CPU inductor needs a C++ compiler: gcc).
+    class Linear(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Linear(4, 1)
+
+        def training_step(self, batch):
+            x, y = batch
+            return {"loss": ((self.w(x).squeeze(1) - y.float()) ** 2).mean()}
+
+    eager, compiled = Linear(), Linear()
+    compiled.load_state_dict(eager.state_dict())
+    cfg = TrainConfig(epochs=2, batch_size=32, lr=0.01, **QUIET)
+    h_eager = fit(eager, make_data(), cfg)
+    h_compiled = fit(compiled, make_data(), cfg, compile=True)
+    assert torch.allclose(params(eager), params(compiled), atol=1e-5)
+    assert h_compiled["loss"] == pytest.approx(h_eager["loss"], rel=1e-4)
