@@ -5,7 +5,8 @@ A method is an ``nn.Module`` whose ``training_step(batch)`` returns ``{"loss": .
 the device, mixed precision, ``torch.compile``, the optimizer and its warm-up + cosine
 schedule, gradient clipping, a progress bar, a history that plots, the per-step hook
 (``method.on_after_step``) for EMA targets and queues, checkpoints that resume exactly,
-and a clear stop when the loss stops being a number.
+and a clear stop when the loss stops being a number. Under ``torchrun`` the same call trains
+with DistributedDataParallel: each process takes its slice of every global batch.
 
 Example:
     >>> import torch
@@ -152,10 +153,17 @@ class History:
 
 
 class _Batches:
-    """Deterministic, resumable batching: the order of epoch e depends only on (seed, e)."""
+    """Deterministic, resumable batching: the order of epoch e depends only on (seed, e).
 
-    def __init__(self, data: Any, batch_size: int, drop_last: bool, seed: int):
+    Under ``torch.distributed`` every rank draws the same order, cuts it into global batches
+    of ``batch_size * world`` examples, and takes its own slice of each: rank r gets the r-th
+    ``batch_size`` of them. A user's DataLoader is used as it is (give it a DistributedSampler).
+    """
+
+    def __init__(self, data: Any, batch_size: int, drop_last: bool, seed: int,
+                 rank: int = 0, world: int = 1):
         self.seed = seed
+        self.rank, self.world = rank, world
         self.loader: torch.utils.data.DataLoader | None = None
         if isinstance(data, torch.Tensor):
             data = (data, torch.full((len(data),), -1, dtype=torch.long))
@@ -179,11 +187,13 @@ class _Batches:
         if self.loader is not None:
             self.per_epoch = n
         else:
-            self.per_epoch = n // batch_size if drop_last else math.ceil(n / batch_size)
+            global_batch = batch_size * world
+            self.per_epoch = n // global_batch if drop_last else math.ceil(n / global_batch)
         if self.per_epoch == 0:
+            per_rank = "" if world == 1 else f" ({world} processes x {batch_size})"
             raise ValueError(
-                f"the data has {n} examples, fewer than one batch of {batch_size}; "
-                "use a smaller batch_size or drop_last=False"
+                f"the data has {n} examples, fewer than one batch of {batch_size * world}"
+                f"{per_rank}; use a smaller batch_size or drop_last=False"
             )
 
     def _num_examples(self) -> int:
@@ -199,12 +209,37 @@ class _Batches:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         order = torch.randperm(self._num_examples(), generator=g)
         for b in range(skip, self.per_epoch):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            start = (b * self.world + self.rank) * self.batch_size
+            idx = order[start:start + self.batch_size]
             if self.tensors is not None:
                 yield tuple(t[idx] for t in self.tensors)
             else:
                 items = [self.dataset[int(i)] for i in idx]
                 yield torch.utils.data.default_collate(items)
+
+
+class _Step(nn.Module):
+    """Runs ``method.training_step`` as ``forward``, so DistributedDataParallel can wrap it.
+
+    DDP synchronises gradients only for work done inside ``forward`` of the module it wraps;
+    a method's ``training_step`` is not its ``forward``, hence this thin shell.
+    """
+
+    def __init__(self, method: nn.Module):
+        super().__init__()
+        self.method = method
+
+    def forward(self, batch: Any) -> dict:
+        return self.method.training_step(batch)
+
+
+def _dist_info() -> tuple[int, int]:
+    """(rank, world size); (0, 1) without an initialised process group."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
@@ -356,7 +391,9 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
         data: a ``minissl.data.ImageDataset`` (fast path: batches are tensor slices), any
             ``Dataset`` of ``(input, label)``, a ``DataLoader``, a tensor of inputs (labels
             become -1) or a tuple of tensors.
-        config: a :class:`TrainConfig`; keyword ``overrides`` replace its fields.
+        config: a :class:`TrainConfig`; keyword ``overrides`` replace its fields. Under
+            ``torch.distributed`` (e.g. ``torchrun --nproc_per_node=2``), ``batch_size`` is per
+            process and gradients are averaged across processes by DDP.
 
     Returns:
         The history: ``history["loss"]``, ``history["lr"]``, and whatever the method logged.
@@ -374,14 +411,19 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
             "return {'loss': ...} from training_step"
         )
     _validate(cfg)
+    rank, world = _dist_info()
     device = resolve_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    random.seed(cfg.seed)
+    if world > 1 and device.type == "cuda":  # under torchrun: one GPU per process
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+        torch.cuda.set_device(device)
+    # Each process draws its own augmentations; DDP gives every rank rank 0's initial weights.
+    torch.manual_seed(cfg.seed + rank)
+    np.random.seed(cfg.seed + rank)
+    random.seed(cfg.seed + rank)
     method.to(device)
     method.train()
 
-    batches = _Batches(data, cfg.batch_size, cfg.drop_last, cfg.seed)
+    batches = _Batches(data, cfg.batch_size, cfg.drop_last, cfg.seed, rank, world)
     total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * batches.per_epoch
     optimizer = make_optimizer(method, cfg)
     fixed = [bool(g.get("fixed_lr", False)) for g in optimizer.param_groups]
@@ -396,6 +438,8 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
     step = 0
 
     ckpt_path = Path(cfg.checkpoint_dir) / CHECKPOINT_NAME if cfg.checkpoint_dir else None
+    # Checkpoints hold rank 0's RNG state: resumption is exact for one process; under DDP
+    # the other ranks continue with fresh (but still seeded) augmentation streams.
     every = cfg.checkpoint_every or batches.per_epoch
     if ckpt_path is not None and cfg.resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, map_location=device)
@@ -414,21 +458,27 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
         step = int(state["step"])
 
     def checkpoint() -> None:
-        if ckpt_path is not None:
+        if ckpt_path is not None and rank == 0:
             save_checkpoint(ckpt_path, model=method.state_dict(), optimizer=optimizer.state_dict(),
                             scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
                             history=history.state_dict(), rng=_rng_state(), step=step,
                             config={k: v for k, v in asdict(cfg).items()
                                     if isinstance(v, (int, float, str, bool, type(None)))})
 
-    step_fn = torch.compile(method.training_step) if cfg.compile else method.training_step
+    runner: nn.Module = _Step(method)
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        runner = DistributedDataParallel(
+            runner, device_ids=[device.index] if device.type == "cuda" else None)
+    step_fn = torch.compile(runner) if cfg.compile else runner
     autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
                 else contextlib.nullcontext())
     hook = getattr(method, "on_after_step", None)
     params = [p for g in optimizer.param_groups for p in g["params"]]
 
     bar = None
-    if cfg.progress and step < total:
+    if cfg.progress and step < total and rank == 0:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, initial=step, desc=cfg.desc, leave=True, dynamic_ncols=True)
@@ -445,7 +495,7 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
                     raise TypeError(f"{type(method).__name__}.training_step must return a dict "
                                     "with a 'loss' entry")
                 loss = out["loss"]
-                value = float(loss.detach())
+                value = float(_mean_over_ranks(loss.detach(), world))
                 if not math.isfinite(value):
                     where = (f"the last good checkpoint (step {last_saved}) is kept at {ckpt_path}"
                              if ckpt_path is not None and ckpt_path.exists()
@@ -492,6 +542,17 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
             bar.close()
     history.seconds += time.perf_counter() - started
     return history
+
+
+def _mean_over_ranks(x: torch.Tensor, world: int) -> torch.Tensor:
+    # Every rank sees the same (mean) loss, so a NaN on one stops all of them together.
+    if world == 1:
+        return x
+    import torch.distributed as dist
+
+    x = x.clone().float()
+    dist.all_reduce(x)
+    return x / world
 
 
 def _validate(cfg: TrainConfig) -> None:
