@@ -16,6 +16,8 @@ JOBS ?= 2
 # OpenMP threads each oversubscribe the cores and run many times slower, not faster.
 PARALLEL_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 STAMP := $(VENV)/.minissl-installed
+# Kernels come from .venv, even when the user has a "python3" kernel of another Python.
+export JUPYTER_PREFER_ENV_PATH := 1
 
 .PHONY: setup book test lint unit notebooks book-strict bench clean
 
