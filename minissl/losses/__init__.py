@@ -3,3 +3,5 @@
 Each loss matches the equation of the paper that introduced it; the chapters show the
 equation next to the code. Losses are added here by the chapters that need them.
 """
+
+from .autoencoding import gaussian_kl, masked_patch_mse, vae_elbo  # noqa: F401

@@ -18,6 +18,9 @@ _REGISTRY = {
     "RelativePosition": "pretext",
     "Supervised": "supervised",
     "PseudoLabel": "supervised",
+    "DenoisingAE": "dae",
+    "VAE": "vae",
+    "MAE": "mae",
 }
 
 
