@@ -5,3 +5,4 @@ equation next to the code. Losses are added here by the chapters that need them.
 """
 
 from .autoencoding import gaussian_kl, masked_patch_mse, vae_elbo  # noqa: F401
+from .self_prediction import negative_cosine  # noqa: F401

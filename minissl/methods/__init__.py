@@ -18,6 +18,8 @@ _REGISTRY = {
     "RelativePosition": "pretext",
     "Supervised": "supervised",
     "PseudoLabel": "supervised",
+    "BYOL": "byol",
+    "SimSiam": "simsiam",
     "DenoisingAE": "dae",
     "VAE": "vae",
     "MAE": "mae",
