@@ -20,6 +20,8 @@ _REGISTRY = {
     "PseudoLabel": "supervised",
     "BYOL": "byol",
     "SimSiam": "simsiam",
+    "SimCLR": "simclr",
+    "MoCo": "moco",
     "DenoisingAE": "dae",
     "VAE": "vae",
     "MAE": "mae",

@@ -1,0 +1,122 @@
+"""MoCo v2 (He et al., 2020; Chen et al., 2020): a momentum key encoder and a queue of keys."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from minissl import distributed
+from minissl.augment import MoCoV2Augment
+from minissl.losses.contrastive import info_nce
+from minissl.methods.simclr import _check_features
+from minissl.nn import MLPHead
+
+
+class MoCo(nn.Module):
+    """MoCo v2: queries from the trained encoder, keys from its moving average, a FIFO queue.
+
+    He, Fan, Wu, Xie and Girshick, "Momentum Contrast for Unsupervised Visual Representation
+    Learning", 2020, arXiv:1911.05722, with the v2 changes of Chen, Fan, Girshick and He,
+    "Improved Baselines with Momentum Contrastive Learning", 2020, arXiv:2003.04297 (MLP head,
+    stronger augmentation, tau = 0.2). Negatives are the keys of earlier batches, kept in a
+    queue, so their number ``queue_size`` is decoupled from the batch size; the key encoder
+    changes slowly (``momentum``) so that those old keys stay comparable with new ones.
+
+    Shuffle BN (Sec. 3.3) is not implemented: it needs several devices to shuffle across, and
+    the leak it prevents (a query recognising its key through shared batch statistics) matters
+    less for our short runs than the extra plumbing would cost a reader. Under DDP each rank's
+    keys use that rank's BN statistics, as in the paper's per-GPU BN.
+
+    Args:
+        encoder: backbone mapping (B, C, H, W) to (B, feature_dim); becomes the query encoder.
+        feature_dim: the encoder's output size.
+        augment: maps a batch to one random view; ``None`` builds
+            :class:`minissl.augment.MoCoV2Augment` for the image size on the first step.
+        dim: embedding size of queries, keys and queue (128 in the paper).
+        queue_size: K, number of negative keys; at least the global batch size.
+        momentum: m of the key encoder's EMA (0.999 in the paper for 200 ImageNet epochs;
+            0.99 suits our much shorter runs).
+        temperature: tau of InfoNCE.
+        mlp: MoCo v2's 2-layer MLP head (fc -> ReLU -> fc) instead of v1's single fc layer.
+
+    Example:
+        >>> from minissl.nn import ConvNet
+        >>> enc = ConvNet(in_channels=3, width=4)
+        >>> moco = MoCo(enc, enc.feature_dim, queue_size=8)
+        >>> out = moco.training_step((torch.rand(4, 3, 8, 8), None))
+        >>> out["loss"].shape, int(moco.queue_ptr)
+        (torch.Size([]), 4)
+    """
+
+    def __init__(
+        self, encoder: nn.Module, feature_dim: int, augment: nn.Module | None = None,
+        dim: int = 128, queue_size: int = 4096, momentum: float = 0.99,
+        temperature: float = 0.2, mlp: bool = True,
+    ) -> None:
+        super().__init__()
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0; got {temperature}")
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be at least the batch size; got {queue_size}")
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"momentum must be in [0, 1]; got {momentum}")
+        self.encoder, self.feature_dim, self.augment = encoder, feature_dim, augment
+        self.momentum, self.temperature = momentum, temperature
+        # v2's head has no BN: "a 2-layer MLP head (hidden layer 2048-d, with ReLU)".
+        self.head = MLPHead(feature_dim, feature_dim, dim, num_layers=2 if mlp else 1,
+                            batch_norm=False)
+        # The key encoder starts as a copy and then only follows the query encoder by EMA:
+        # no gradient, and fit's optimizer (built from requires_grad params) never sees it.
+        self.key_encoder = copy.deepcopy(encoder).requires_grad_(False)
+        self.key_head = copy.deepcopy(self.head).requires_grad_(False)
+        # Random unit vectors as the first "keys", as in the paper's code; buffers, so they
+        # follow the method to its device and into checkpoints.
+        self.register_buffer("queue", F.normalize(torch.randn(queue_size, dim), dim=1))
+        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Queries (B, dim), not normalized, of a batch of images."""
+        h = self.encoder(x)  # (B, feature_dim)
+        _check_features(h, self.feature_dim, self.encoder)
+        return self.head(h)  # (B, dim)
+
+    def training_step(self, batch) -> dict:
+        x = batch[0]  # (N, C, H, W); labels are ignored
+        n_global = x.shape[0] * distributed.world_size()
+        if n_global > self.queue.shape[0]:
+            raise ValueError(
+                f"queue_size={self.queue.shape[0]} is smaller than the (global) batch of "
+                f"{n_global}: one batch of keys would overwrite itself; use queue_size >= "
+                f"{n_global} or a smaller batch"
+            )
+        if self.augment is None:
+            self.augment = MoCoV2Augment(tuple(x.shape[-2:])).to(x.device)
+        x_q, x_k = self.augment(x), self.augment(x)  # (N, C, H', W') each
+        q = self(x_q)  # (N, dim)
+        with torch.no_grad():  # "no gradient to keys" (Algorithm 1)
+            k = F.normalize(self.key_head(self.key_encoder(x_k)), dim=1)  # (N, dim)
+        # clone: the queue is overwritten in place just below, while autograd still needs
+        # the negatives this loss saw to compute q's gradient.
+        loss = info_nce(q, k, self.queue.clone(), self.temperature)
+        self._enqueue(distributed.gather(k))  # every rank's keys, same order on every rank
+        return {"loss": loss}
+
+    @torch.no_grad()
+    def _enqueue(self, keys: torch.Tensor) -> None:
+        # FIFO: the newest keys replace the oldest, wrapping around the end of the buffer,
+        # so any batch size up to K works.
+        K, n = self.queue.shape[0], keys.shape[0]
+        idx = (self.queue_ptr + torch.arange(n, device=keys.device)) % K  # (n,)
+        self.queue[idx] = keys.to(self.queue.dtype)
+        self.queue_ptr.copy_((self.queue_ptr + n) % K)
+
+    @torch.no_grad()
+    def on_after_step(self, step: int = 0, total_steps: int = 0) -> None:
+        """Momentum update of the key side after every optimizer step: θk ← m θk + (1 − m) θq."""
+        m = self.momentum
+        for q_mod, k_mod in ((self.encoder, self.key_encoder), (self.head, self.key_head)):
+            for pq, pk in zip(q_mod.parameters(), k_mod.parameters()):
+                pk.mul_(m).add_(pq.detach(), alpha=1 - m)
