@@ -94,10 +94,11 @@ class CollapseMonitor:
             the first ``num_images`` are used, the same ones at every call.
         every: the suggested ``eval_every`` (steps between calls).
         threshold: collapse is declared below this fraction of the healthy ``1/sqrt(D)``.
-        embed: ``embed(method, images) -> (N, D)``; default ``method.encoder(images)``. Pass
-            e.g. ``lambda m, x: m.projector(m.encoder(x))`` to watch the projector's output,
-            as the paper does: backbone features after a ReLU are all positive, so even a
-            random encoder sits well below ``1/sqrt(D)`` there (about 0.2 of it for ConvNet).
+        embed: ``embed(method, images) -> (N, D)``. By default the projector's output,
+            ``method.projector(method.encoder(images))``, when the method has a projector (as
+            the SimSiam paper watches), else ``method.encoder(images)``: backbone features
+            after a ReLU are all positive, so even a random encoder sits well below
+            ``1/sqrt(D)`` there (about 0.2 of it for ConvNet) and would raise false alarms.
         num_images: size of the fixed batch.
 
     Attributes:
@@ -130,6 +131,13 @@ class CollapseMonitor:
         self.records: list[dict] = []
         self.collapsed_at: int | None = None
 
+    def _embed(self, method: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if self.embed is not None:
+            return self.embed(method, x)
+        if isinstance(getattr(method, "projector", None), nn.Module):
+            return method.projector(method.encoder(x))
+        return method.encoder(x)
+
     @torch.no_grad()
     def __call__(self, method: nn.Module, step: int) -> dict:
         was_training = method.training
@@ -137,7 +145,7 @@ class CollapseMonitor:
         try:
             param = next(method.parameters(), None)
             x = self.images.to(param.device) if param is not None else self.images
-            z = self.embed(method, x) if self.embed is not None else method.encoder(x)  # (n, D)
+            z = self._embed(method, x)  # (n, D)
         finally:
             method.train(was_training)
         healthy = 1.0 / math.sqrt(z.shape[1])
