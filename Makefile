@@ -42,7 +42,7 @@ test: setup
 	echo "make test: all passed in $$(( $$(date +%s) - start )) s"
 
 lint: setup
-	$(BIN)/ruff check minissl tests tools benchmarks conftest.py
+	$(BIN)/ruff check minissl tests tools benchmarks chapters conftest.py
 
 unit: setup
 	$(PARALLEL_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadscope -q tests --doctest-modules minissl
