@@ -33,6 +33,30 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def draw(fn, size, generator: torch.Generator | None = None,
+         device: torch.device | str | None = None, **kwargs) -> torch.Tensor:
+    """Random tensor ``fn(size)`` drawn with ``generator`` and placed on ``device``.
+
+    A CPU generator cannot fill a CUDA tensor, so the numbers are drawn on the generator's
+    own device and then moved: the same seed gives the same numbers on every device.
+
+    Args:
+        fn: ``torch.rand``, ``torch.randn`` or ``functools.partial(torch.randint, high)``.
+        size: the shape to draw.
+        generator: a seeded generator, or None for the global RNG.
+        device: where the result goes (default: the CPU).
+        **kwargs: passed to ``fn`` (e.g. ``dtype``).
+
+    Example:
+        >>> a = draw(torch.rand, (2,), torch.Generator().manual_seed(0))
+        >>> bool(torch.equal(a, draw(torch.rand, (2,), torch.Generator().manual_seed(0))))
+        True
+    """
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    where = generator.device if generator is not None else device
+    return fn(size, generator=generator, device=where, **kwargs).to(device)
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """Turn ``"auto"`` into ``cuda`` when a GPU is present (``mps`` on Apple), else ``cpu``.
 

@@ -7,14 +7,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from minissl.nn import ConvNet
+from minissl.utils import draw
 
 CORRUPTIONS = ("gaussian", "masking", "salt_pepper")
-
-
-def _draw(fn, shape, generator, device) -> torch.Tensor:
-    # Draw on the generator's own device (a CPU generator cannot fill a CUDA tensor), then move.
-    gdev = generator.device if generator is not None else device
-    return fn(shape, generator=generator, device=gdev).to(device)
 
 
 def corrupt(x: torch.Tensor, kind: str, strength: float,
@@ -49,15 +44,15 @@ def corrupt(x: torch.Tensor, kind: str, strength: float,
     if kind not in CORRUPTIONS:
         raise ValueError(f"unknown corruption {kind!r}; use one of {list(CORRUPTIONS)}")
     if kind == "gaussian":
-        return (x + strength * _draw(torch.randn, x.shape, generator, x.device)).clamp(0, 1)
+        return (x + strength * draw(torch.randn, x.shape, generator, x.device)).clamp(0, 1)
     b, d = x.shape[0], x[0].numel()
     k = round(strength * d)
-    ranks = _draw(torch.rand, (b, d), generator, x.device).argsort(1).argsort(1)
+    ranks = draw(torch.rand, (b, d), generator, x.device).argsort(1).argsort(1)
     hit = (ranks < k).view_as(x)  # (B, C, H, W), exactly k True per image
     if kind == "masking":
         value = torch.zeros_like(x)
     else:  # salt and pepper: 0 or 1 with probability 1/2 each
-        value = (_draw(torch.rand, x.shape, generator, x.device) < 0.5).to(x.dtype)
+        value = (draw(torch.rand, x.shape, generator, x.device) < 0.5).to(x.dtype)
     return torch.where(hit, value, x).clamp(0, 1)
 
 

@@ -7,6 +7,7 @@ from torch import nn
 
 from minissl.losses.autoencoding import masked_patch_mse
 from minissl.nn import TinyViT, TransformerEncoder, sincos_pos_embed
+from minissl.utils import draw
 
 
 def random_masking(B: int, L: int, ratio: float, generator: torch.Generator | None = None,
@@ -33,8 +34,7 @@ def random_masking(B: int, L: int, ratio: float, generator: torch.Generator | No
         (torch.Size([2, 2]), [6.0, 6.0])
     """
     keep = max(1, L - round(ratio * L))
-    gdev = generator.device if generator is not None else device
-    noise = torch.rand(B, L, generator=generator, device=gdev).to(device)  # (B, L)
+    noise = draw(torch.rand, (B, L), generator, device)  # (B, L)
     keep_idx = noise.argsort(dim=1)[:, :keep].sort(dim=1).values  # (B, K)
     mask = torch.ones(B, L, device=device).scatter(1, keep_idx, 0.0)  # (B, L)
     return keep_idx, mask

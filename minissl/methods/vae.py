@@ -10,6 +10,7 @@ from torch import nn
 from minissl.losses.autoencoding import LIKELIHOODS, vae_elbo
 from minissl.methods.dae import ConvDecoder
 from minissl.nn import ConvNet
+from minissl.utils import draw
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
@@ -29,8 +30,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
         >>> reparameterize(torch.ones(2, 3), torch.full((2, 3), -100.0)).tolist()[0]
         [1.0, 1.0, 1.0]
     """
-    gdev = generator.device if generator is not None else mu.device
-    eps = torch.randn(mu.shape, generator=generator, device=gdev, dtype=mu.dtype).to(mu.device)
+    eps = draw(torch.randn, mu.shape, generator, mu.device, dtype=mu.dtype)  # (B, Z)
     return mu + torch.exp(0.5 * logvar) * eps  # (B, Z)
 
 
@@ -126,8 +126,7 @@ class VAE(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Decode ``n`` codes drawn from the prior N(0, I): images (n, C, H, W)."""
         device = next(self.parameters()).device
-        gdev = generator.device if generator is not None else device
-        z = torch.randn(n, self.latent_dim, generator=generator, device=gdev).to(device)
+        z = draw(torch.randn, (n, self.latent_dim), generator, device)  # (n, Z)
         with self._evaluating():
             return self.decode(z)
 

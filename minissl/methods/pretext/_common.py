@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
+from minissl.utils import draw
+
 
 def _randint(high: int, size: tuple, generator, device) -> torch.Tensor:
-    # Draw on the generator's own device (a CPU generator cannot fill a CUDA tensor), then move.
-    gdev = generator.device if generator is not None else device
-    return torch.randint(high, size, generator=generator, device=gdev).to(device)
+    return draw(partial(torch.randint, high), size, generator, device)
 
 
 def _rand(size: tuple, generator, device) -> torch.Tensor:
-    gdev = generator.device if generator is not None else device
-    return torch.rand(size, generator=generator, device=gdev).to(device)
+    return draw(torch.rand, size, generator, device)
 
 
 def _classifier(in_dim: int, n_classes: int, hidden: int = 256) -> nn.Sequential:
