@@ -63,22 +63,31 @@ def _parse_value(text: str):
 def _train(args: argparse.Namespace) -> int:
     import time
 
-    from minissl import data, evaluate, nn, profiles
+    from minissl import data, evaluate, nn, profiles, recipes
     from minissl.train import TrainConfig, fit
 
     P = profiles.current()
     cls = _method_class(args.method)
     name = args.dataset or P.image_dataset
-    n_train = args.n_train if args.n_train is not None else P.n_train
+    # The profile's image count belongs to the profile's data set; another one is used whole.
+    n_train = args.n_train if args.n_train is not None else (
+        P.n_train if name == P.image_dataset else None)
     train = data.load(name, "train", n=n_train, root=args.data_root, download=args.download)
     test = data.load(name, "test", n=args.eval_n, root=args.data_root, download=args.download)
     probe_train = train.subset(torch.arange(min(len(train), args.eval_n * 5)))
     print(train.describe())
-    encoder = nn.backbone(args.backbone or P.backbone, in_channels=train.images.shape[1],
-                          **({"width": args.width or P.width}
-                             if (args.backbone or P.backbone) != "vit_tiny" else {}))
     extra = dict(_parse_value_pair(kv) for kv in args.method_arg)
-    method = cls(encoder, encoder.feature_dim, **extra)
+    recipe = recipes.RECIPES.get(cls.__name__.lower())
+    if recipe is not None:  # a tested recipe: its learning rate, arguments and augmentation
+        method, recipe_cfg = recipes.build(
+            cls.__name__, train, backbone=args.backbone, width=args.width, seed=args.seed,
+            lr=args.lr, **extra)
+        lr = recipe_cfg.lr
+    else:
+        encoder = nn.backbone(args.backbone or P.backbone, in_channels=train.images.shape[1],
+                              **({"width": args.width or P.width}
+                                 if (args.backbone or P.backbone) != "vit_tiny" else {}))
+        method, lr = cls(encoder, encoder.feature_dim, **extra), args.lr or 1e-3
     if args.channels_last:
         method = method.to(memory_format=torch.channels_last)
     batch_size = args.batch_size or P.batch_size
@@ -98,7 +107,8 @@ def _train(args: argparse.Namespace) -> int:
         return {"knn": knn, "images_per_s": images_per_s}
 
     cfg = TrainConfig(
-        epochs=args.epochs or P.epochs, batch_size=batch_size, lr=args.lr,
+        epochs=args.epochs or (P.ssl_epochs if recipe else P.epochs), batch_size=batch_size,
+        lr=lr,
         optimizer=args.optimizer, weight_decay=args.weight_decay,
         warmup_steps=args.warmup_steps, device=args.device, precision=args.precision,
         compile=args.compile, seed=args.seed, checkpoint_dir=args.checkpoint_dir,
@@ -130,14 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     tr = sub.add_parser("train", help="pretrain a method and report kNN accuracy every epoch")
     tr.add_argument("method", help="a name from minissl.methods.available(), any case")
     tr.add_argument("--dataset", help="default: the profile's image data set")
-    tr.add_argument("--n-train", type=int, default=None, help="training images (default: profile)")
+    tr.add_argument("--n-train", type=int, default=None,
+                    help="training images (default: the profile's for its data set, else all)")
     tr.add_argument("--eval-n", type=int, default=1000, help="test images for the kNN score")
     tr.add_argument("--eval-every", type=int, default=1, help="epochs between kNN scores")
     tr.add_argument("--backbone", help="convnet, resnet18 or vit_tiny (default: profile)")
     tr.add_argument("--width", type=int, default=None, help="backbone width (default: profile)")
     tr.add_argument("--epochs", type=int, default=None)
     tr.add_argument("--batch-size", type=int, default=None)
-    tr.add_argument("--lr", type=float, default=1e-3)
+    tr.add_argument("--lr", type=float, default=None,
+                    help="peak learning rate (default: the method's recipe, else 1e-3)")
     tr.add_argument("--optimizer", default="adamw")
     tr.add_argument("--weight-decay", type=float, default=1e-4)
     tr.add_argument("--warmup-steps", type=int, default=0)

@@ -34,6 +34,7 @@ class Profile:
     n_train: int | None  # training images used (None: the whole split)
     n_test: int | None  # test images used (None: the whole split)
     epochs: int  # pretraining epochs for a typical method
+    ssl_epochs: int  # pretraining epochs of the two-view methods (SimCLR, MoCo, BYOL, ...)
     probe_epochs: int  # epochs of a linear probe / fine-tuning run
     batch_size: int  # pretraining batch size
     width: int  # base channel width of the small ConvNet backbone
@@ -61,12 +62,14 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick", device="auto", image_dataset="shapes", text_dataset="pydoc",
-        n_train=2048, n_test=1024, epochs=8, probe_epochs=60, batch_size=128, width=32,
+        n_train=2048, n_test=1024, epochs=8, ssl_epochs=20, probe_epochs=60, batch_size=128,
+        width=32,
         backbone="convnet", image_size=32, seq_len=64, precision="auto",
     ),
     "full": Profile(
         name="full", device="auto", image_dataset="cifar10", text_dataset="pydoc",
-        n_train=None, n_test=None, epochs=200, probe_epochs=100, batch_size=512, width=64,
+        n_train=None, n_test=None, epochs=200, ssl_epochs=200, probe_epochs=100,
+        batch_size=512, width=64,
         backbone="resnet18", image_size=32, seq_len=256, precision="auto",
     ),
 }
@@ -118,8 +121,8 @@ def use(name: str, **changes) -> Profile:
 def start(seed: int | None = None) -> Profile:
     """What the first cell of every chapter calls: seed everything and say what will run.
 
-    Prints the profile, the device and the library versions, so a reader always knows which
-    budget and which data the numbers below came from.
+    Prints the profile, the device (with the library versions) and the data, so a reader
+    always knows which budget, which machine and which data the numbers below came from.
 
     Args:
         seed: the seed for Python, NumPy and PyTorch (default: the profile's seed).
@@ -128,6 +131,7 @@ def start(seed: int | None = None) -> Profile:
         >>> p = start(0)  # doctest: +ELLIPSIS
         minissl profile ...
     """
+    from minissl import data
     from minissl.utils import resolve_device, seed_everything
 
     profile = current()
@@ -136,4 +140,7 @@ def start(seed: int | None = None) -> Profile:
     print(profile.describe())
     gpu = f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else ""
     print(f"device: {device}{gpu} | torch {torch.__version__} | threads: {torch.get_num_threads()}")
+    about = data.available().get(profile.image_dataset, "")
+    where = "" if "offline" in about else f", read from {data.default_root()}"
+    print(f"data: {profile.image_dataset}, {about}{where}; text: {profile.text_dataset}")
     return profile

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from minissl.losses import info_nce, nt_xent
+from minissl.losses import alignment, info_nce, nt_xent, uniformity
 from minissl.methods import MoCo, SimCLR
 from minissl.nn import ConvNet
 from minissl.train import TrainConfig, fit
@@ -208,3 +208,41 @@ def test_forward_backward_and_loss_decreases_on_a_fixed_batch(make):
                            log_every=1, warmup_steps=0))
     losses = hist["loss"]
     assert losses[-1] < losses[0]
+
+
+def test_alignment_and_uniformity_match_pairwise_loops():
+    z1, z2 = _unit(6, 4, seed=1), _unit(6, 4, seed=2)
+    align = sum(float((a - b).norm() ** 2) for a, b in zip(z1, z2)) / 6
+    pairs = [(i, j) for i in range(6) for j in range(i + 1, 6)]
+    pot = sum(math.exp(-2 * float((z1[i] - z1[j]).norm() ** 2)) for i, j in pairs) / len(pairs)
+    assert float(alignment(3 * z1, z2)) == pytest.approx(align, rel=1e-5)
+    assert float(uniformity(5 * z1)) == pytest.approx(math.log(pot), rel=1e-5)
+
+
+def test_uniformity_orders_collapsed_below_spread():
+    spread = _unit(256, 16, seed=3)
+    collapsed = spread[:1] + 0.01 * _unit(256, 16, seed=4)
+    assert float(uniformity(collapsed)) > -0.01 > -3.0 > float(uniformity(spread))
+    with pytest.raises(ValueError, match="N >= 2"):
+        uniformity(spread[:1])
+    with pytest.raises(ValueError, match="same shape"):
+        alignment(spread[:4], spread[:5])
+
+
+def test_symmetric_moco_averages_both_directions_and_queues_both_keys():
+    moco = MoCo(_enc(), 32, dim=6, queue_size=16, symmetric=True).eval()  # eval: fixed BN
+    views = iter([_images(4, seed=1), _images(4, seed=2)])
+    moco.augment = lambda x: next(views)  # x_q = first draw, x_k = second draw
+    queue = moco.queue.clone()
+    loss = moco.training_step((_images(4), None))["loss"]
+    x1, x2 = _images(4, seed=1), _images(4, seed=2)
+    with torch.no_grad():
+        k1 = moco.key_head(moco.key_encoder(x1))
+        k2 = moco.key_head(moco.key_encoder(x2))
+    expected = (info_nce(moco(x1), k2, queue, 0.2) + info_nce(moco(x2), k1, queue, 0.2)) / 2
+    torch.testing.assert_close(loss, expected)
+    assert int(moco.queue_ptr) == 8  # both views' keys entered the queue
+    torch.testing.assert_close(moco.queue[:4], nn.functional.normalize(k2, dim=1))
+    torch.testing.assert_close(moco.queue[4:8], nn.functional.normalize(k1, dim=1))
+    with pytest.raises(ValueError, match="queue_size=6"):
+        MoCo(_enc(), 32, queue_size=6, symmetric=True).training_step((_images(4), None))

@@ -137,3 +137,55 @@ def info_nce(
     logits = torch.cat([l_pos, l_neg], dim=1) / temperature  # (N, 1+K)
     labels = torch.zeros(q.shape[0], dtype=torch.long, device=q.device)  # positives at 0
     return F.cross_entropy(logits, labels)
+
+
+def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
+    """How far apart the two views of an image land: ``E ||f(x) - f(y)||^alpha`` on the sphere.
+
+    Wang and Isola, "Understanding Contrastive Representation Learning through Alignment and
+    Uniformity on the Hypersphere", 2020, arXiv:2005.10242, eq. 4. The embeddings are
+    l2-normalized first, so the value lies in [0, 2**alpha]; lower is better aligned
+    (0: both views of every image map to the same point).
+
+    Args:
+        z1, z2: (N, D) embeddings of two views; row i of each comes from the same image.
+        alpha: the exponent (2 in the paper's experiments).
+
+    Returns:
+        A 0-d tensor.
+
+    Example:
+        >>> z = torch.randn(5, 3)
+        >>> float(alignment(z, 2 * z))  # the same directions: perfectly aligned
+        0.0
+    """
+    _check(1.0, ("z1", z1), ("z2", z2))
+    z1, z2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+    return (z1 - z2).norm(dim=1).pow(alpha).mean()
+
+
+def uniformity(z: torch.Tensor, t: float = 2.0) -> torch.Tensor:
+    """How evenly embeddings cover the sphere: ``log E exp(-t ||f(x) - f(y)||^2)`` over pairs.
+
+    Wang and Isola, 2020, arXiv:2005.10242, eq. 5 (the log of the average pairwise Gaussian
+    potential, t = 2 in the paper). The embeddings are l2-normalized first. Lower is more
+    uniform; 0 means every embedding is the same point (complete collapse); points spread
+    over a sphere of dimension D reach about ``-2 t`` for large D and N.
+
+    Args:
+        z: (N, D) embeddings, N >= 2; all N (N - 1) / 2 distinct pairs are used.
+        t: the potential's scale.
+
+    Returns:
+        A 0-d tensor.
+
+    Example:
+        >>> float(uniformity(torch.ones(4, 3)))  # everything in one point: no uniformity
+        0.0
+        >>> float(uniformity(torch.eye(3))) < -3  # three orthogonal directions: spread out
+        True
+    """
+    if z.dim() != 2 or z.shape[0] < 2:
+        raise ValueError(f"uniformity needs (N, D) embeddings with N >= 2; got {tuple(z.shape)}")
+    z = F.normalize(z, dim=1)
+    return torch.pdist(z, p=2).pow(2).mul(-t).exp().mean().log()

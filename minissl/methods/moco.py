@@ -41,6 +41,11 @@ class MoCo(nn.Module):
             0.99 suits our much shorter runs).
         temperature: tau of InfoNCE.
         mlp: MoCo v2's 2-layer MLP head (fc -> ReLU -> fc) instead of v1's single fc layer.
+        symmetric: also use the second view as a query against the first view's key, and
+            average the two losses (as MoCo v3 does, Chen, Xie and He, "An Empirical Study of
+            Training Self-Supervised Vision Transformers", 2021, arXiv:2104.02057). Every
+            image then gives two training signals per step, like SimCLR's two anchors; both
+            views' keys enter the queue. False is MoCo v2 as published.
 
     Example:
         >>> from minissl.nn import ConvNet
@@ -54,7 +59,7 @@ class MoCo(nn.Module):
     def __init__(
         self, encoder: nn.Module, feature_dim: int, augment: nn.Module | None = None,
         dim: int = 128, queue_size: int = 4096, momentum: float = 0.99,
-        temperature: float = 0.2, mlp: bool = True,
+        temperature: float = 0.2, mlp: bool = True, symmetric: bool = False,
     ) -> None:
         super().__init__()
         if not temperature > 0:
@@ -64,7 +69,7 @@ class MoCo(nn.Module):
         if not 0 <= momentum <= 1:
             raise ValueError(f"momentum must be in [0, 1]; got {momentum}")
         self.encoder, self.feature_dim, self.augment = encoder, feature_dim, augment
-        self.momentum, self.temperature = momentum, temperature
+        self.momentum, self.temperature, self.symmetric = momentum, temperature, symmetric
         # v2's head has no BN: "a 2-layer MLP head (hidden layer 2048-d, with ReLU)".
         self.head = MLPHead(feature_dim, feature_dim, dim, num_layers=2 if mlp else 1,
                             batch_norm=False)
@@ -85,7 +90,7 @@ class MoCo(nn.Module):
 
     def training_step(self, batch) -> dict:
         x = batch[0]  # (N, C, H, W); labels are ignored
-        n_global = x.shape[0] * distributed.world_size()
+        n_global = x.shape[0] * distributed.world_size() * (2 if self.symmetric else 1)
         if n_global > self.queue.shape[0]:
             raise ValueError(
                 f"queue_size={self.queue.shape[0]} is smaller than the (global) batch of "
@@ -95,11 +100,14 @@ class MoCo(nn.Module):
         if self.augment is None:
             self.augment = MoCoV2Augment(tuple(x.shape[-2:])).to(x.device)
         x_q, x_k = self.augment(x), self.augment(x)  # (N, C, H', W') each
-        q = self(x_q)  # (N, dim)
+        if self.symmetric:  # both views are queries and both are keys: (2N, ...) batches
+            x_q, x_k = torch.cat([x_q, x_k]), torch.cat([x_k, x_q])
+        q = self(x_q)  # (N, dim), or (2N, dim) when symmetric
         with torch.no_grad():  # "no gradient to keys" (Algorithm 1)
-            k = F.normalize(self.key_head(self.key_encoder(x_k)), dim=1)  # (N, dim)
+            k = F.normalize(self.key_head(self.key_encoder(x_k)), dim=1)  # like q
         # clone: the queue is overwritten in place just below, while autograd still needs
-        # the negatives this loss saw to compute q's gradient.
+        # the negatives this loss saw to compute q's gradient. (With symmetric=True the mean
+        # over 2N queries is the average of the two directions' losses.)
         loss = info_nce(q, k, self.queue.clone(), self.temperature)
         self._enqueue(distributed.gather(k))  # every rank's keys, same order on every rank
         return {"loss": loss}
