@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from minissl.utils import draw
+
 
 @dataclass
 class KMeansResult:
@@ -75,6 +77,37 @@ def _fill_empty(x, c, d2, assign, k):
     return c, d2, assign
 
 
+def _split_empty(x, c, d2, assign, k, g):
+    """Give every empty cluster half of a large cluster, as DeepCluster does.
+
+    Caron et al., "Deep Clustering for Unsupervised Learning of Visual Features", 2018,
+    arXiv:1807.05520, Sec. 3.3: "when a cluster becomes empty, we randomly select a non-empty
+    cluster and use its centroid with a small random perturbation as the centroid for the empty
+    cluster. We then reassign the points belonging to the non-empty cluster to the two
+    resulting clusters." The cluster to split is drawn with probability proportional to its
+    size minus one, so large clusters are split most often and single points never. Two
+    centroids ``m +/- delta`` around the mean ``m`` of its points cut them by the hyperplane
+    through ``m`` orthogonal to ``delta``; since the offsets from a mean sum to zero, both
+    sides get points unless all of them coincide (then each side gets half by index). Both
+    centroids move to the means of their halves, which can only lower the inertia.
+    """
+    counts = torch.bincount(assign, minlength=k)
+    for j in torch.nonzero(counts == 0).flatten().tolist():
+        weights = (counts - 1).clamp_min(0).double().cpu()  # (K,) singletons are never split
+        i = int(torch.multinomial(weights, 1, generator=g))
+        members = torch.nonzero(assign == i).flatten()  # (n_i,) on x's device
+        xm = x[members]  # (n_i, D)
+        delta = draw(torch.randn, (x.shape[1],), g, device=x.device)  # a random direction
+        side = (xm - xm.mean(0)) @ delta > 0  # (n_i,) True: goes to the new cluster j
+        if bool(side.all()) or not bool(side.any()):  # every point on the hyperplane
+            side = torch.arange(len(members), device=x.device) < len(members) // 2
+        assign[members[side]] = j
+        c[j], c[i] = xm[side].mean(0), xm[~side].mean(0)
+        d2[members] = ((xm - c[assign[members]]) ** 2).sum(1)
+        counts[j], counts[i] = int(side.sum()), int((~side).sum())
+    return c, d2, assign
+
+
 def kmeans(
     x: torch.Tensor,
     k: int,
@@ -83,12 +116,17 @@ def kmeans(
     generator: torch.Generator | None = None,
     init: str = "k-means++",
     chunk: int = 4096,
+    empty: str = "farthest",
 ) -> KMeansResult:
     """Lloyd's k-means on x's device: assign each point to its nearest centroid, move each
     centroid to the mean of its points, repeat until the assignments stop changing.
 
-    Empty clusters are re-seeded with the point farthest from its centroid (see
-    ``_fill_empty``), so every cluster ends with at least one point.
+    An assignment step can leave a cluster without points. By default (``empty="farthest"``)
+    it is re-seeded with the point farthest from its centroid (see ``_fill_empty``);
+    ``empty="split"`` splits a large cluster in two instead, as DeepCluster does (see
+    ``_split_empty``). Either way every cluster ends with at least one point.
+    ``empty="keep"`` leaves empty clusters empty (their centroids stay where they were): the
+    naive variant, to see what goes wrong without a fix.
 
     Args:
         x: (N, D) points, N >= k.
@@ -98,6 +136,7 @@ def kmeans(
         generator: a CPU ``torch.Generator`` for the initialisation.
         init: ``"k-means++"`` or ``"random"`` (k distinct points drawn uniformly).
         chunk: rows of x whose distances to all centroids are computed at once.
+        empty: what to do with empty clusters: ``"farthest"``, ``"split"`` or ``"keep"``.
 
     Example:
         >>> x = torch.tensor([[0.0, 0.0], [0.0, 0.1], [5.0, 5.0], [5.0, 5.1]])
@@ -115,6 +154,15 @@ def kmeans(
         raise ValueError(f"k must be between 1 and the number of points ({x.shape[0]}); got {k}")
     if init not in ("k-means++", "random"):
         raise ValueError(f"init must be 'k-means++' or 'random'; got {init!r}")
+    if empty not in ("farthest", "split", "keep"):
+        raise ValueError(f"empty must be 'farthest', 'split' or 'keep'; got {empty!r}")
+
+    def fix(x, c, d2, assign, k):  # the empty-cluster rule chosen by `empty`
+        if empty == "farthest":
+            return _fill_empty(x, c, d2, assign, k)
+        if empty == "split":
+            return _split_empty(x, c, d2, assign, k, g)
+        return c, d2, assign
     g = generator if generator is not None else torch.Generator().manual_seed(seed)
     x = x.float()
     if init == "k-means++":
@@ -126,7 +174,7 @@ def kmeans(
     assign = None
     for _ in range(iters):
         d2, new_assign = _nearest(x, c, chunk)  # assignment step
-        c, d2, new_assign = _fill_empty(x, c, d2, new_assign, k)
+        c, d2, new_assign = fix(x, c, d2, new_assign, k)
         history.append(float(d2.sum()))
         converged = assign is not None and torch.equal(new_assign, assign)
         assign = new_assign
@@ -134,13 +182,54 @@ def kmeans(
             break
         # update step: each centroid becomes the mean of its points (no loop over points)
         sums = torch.zeros_like(c).index_add_(0, assign, x)  # (K, D)
-        counts = torch.bincount(assign, minlength=k).clamp_min(1).unsqueeze(1)  # (K, 1)
-        c = sums / counts
+        counts = torch.bincount(assign, minlength=k).unsqueeze(1)  # (K, 1)
+        # an empty cluster (only with empty="keep") keeps its centroid
+        c = torch.where(counts > 0, sums / counts.clamp_min(1), c)
     else:  # out of iterations: one last assignment so that assignments match the centroids
         d2, assign = _nearest(x, c, chunk)
-        c, d2, assign = _fill_empty(x, c, d2, assign, k)
+        c, d2, assign = fix(x, c, d2, assign, k)
         history.append(float(d2.sum()))
     return KMeansResult(centroids=c, assignments=assign, inertia=history[-1], history=history)
+
+
+def pca_whiten(x: torch.Tensor, dim: int | None = None, eps: float = 1e-5,
+               normalize: bool = True) -> torch.Tensor:
+    """Project features on their top principal directions, whiten them, l2-normalise them.
+
+    DeepCluster's preprocessing before k-means (Caron et al., "Deep Clustering for
+    Unsupervised Learning of Visual Features", 2018, arXiv:1807.05520, Sec. 4: "the features
+    are PCA-reduced to 256 dimensions, whitened and l2-normalized"): whitening gives every
+    kept direction unit variance, so k-means is not ruled by the few directions where a
+    network's features vary most. Computed on x's device from the (D, D) covariance.
+
+    Args:
+        x: (N, D) features.
+        dim: number of principal directions kept (default: all, at most min(N, D)).
+        eps: added to each variance before dividing by its square root, as a fraction of the
+            largest variance (directions with almost no variance are not blown up).
+        normalize: l2-normalise each output row.
+
+    Returns:
+        (N, dim) float32.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(500, 3, generator=g) * torch.tensor([10.0, 1.0, 0.1])
+        >>> y = pca_whiten(x, dim=2, normalize=False)
+        >>> y.shape, [round(v, 2) for v in y.var(0).tolist()]
+        (torch.Size([500, 2]), [1.0, 1.0])
+    """
+    if x.dim() != 2:
+        raise ValueError(f"x must have shape (N, D); got {tuple(x.shape)}")
+    x = x.float()
+    n, d = x.shape
+    dim = min(dim or d, d, n)
+    xc = x - x.mean(0)  # (N, D)
+    cov = xc.T @ xc / max(n - 1, 1)  # (D, D)
+    var, vec = torch.linalg.eigh(cov)  # ascending order
+    var, vec = var.flip(0)[:dim], vec.flip(1)[:, :dim]  # the top `dim` directions
+    y = xc @ vec / (var.clamp_min(0) + eps * var[0].clamp_min(1e-12)).sqrt()  # (N, dim)
+    return torch.nn.functional.normalize(y, dim=1) if normalize else y
 
 
 def _contingency(a, b) -> torch.Tensor:
