@@ -1,6 +1,7 @@
 # minissl: two commands do everything on a fresh machine.
 #   make book   set up .venv, execute the chapters (quick profile on a CPU) and render _build/html
-#   make test   set up .venv, lint, run unit tests + doctests, nbval over every chapter, build the book with -W
+#   make test   set up .venv, lint, run unit tests + doctests, nbval over every chapter, build the
+#               book with -W, then open every page in headless Chromium (tests/test_browser.py)
 # Both create the environment themselves; later runs reuse it (and the book's execution cache).
 # Chapters are executed in parallel into Jupyter Book's cache (tools/execute_chapters.py), so
 # the book build itself only renders; a chapter whose code did not change is not run again.
@@ -19,7 +20,7 @@ STAMP := $(VENV)/.minissl-installed
 # Kernels come from .venv, even when the user has a "python3" kernel of another Python.
 export JUPYTER_PREFER_ENV_PATH := 1
 
-.PHONY: setup book test lint unit notebooks book-strict bench clean
+.PHONY: setup book test lint unit notebooks book-strict browser bench clean
 
 setup: $(STAMP)
 
@@ -38,14 +39,15 @@ book: setup
 
 test: setup
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory lint unit notebooks book-strict && \
+	$(MAKE) --no-print-directory lint unit notebooks book-strict browser && \
 	echo "make test: all passed in $$(( $$(date +%s) - start )) s"
 
 lint: setup
 	$(BIN)/ruff check minissl tests tools benchmarks chapters conftest.py
 
 unit: setup
-	$(PARALLEL_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadscope -q tests --doctest-modules minissl
+	$(PARALLEL_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadscope -q tests \
+	  --ignore=tests/test_browser.py --doctest-modules minissl
 
 notebooks: setup
 	$(PARALLEL_ENV) MINISSL_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) --dist loadscope -q \
@@ -54,6 +56,15 @@ notebooks: setup
 book-strict: setup
 	$(PARALLEL_ENV) MINISSL_PROFILE=quick $(BIN)/python tools/execute_chapters.py
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+
+# The built book in headless Chromium: Debian's chromium, and MathJax from npm, because the
+# browser has no network and the book loads MathJax from a CDN (the test serves this copy).
+browser: setup
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	command -v npm >/dev/null || (apt-get update && apt-get install -y npm)
+	test -f _build/.browser/node_modules/mathjax/es5/tex-mml-chtml.js || \
+	  npm install --prefix _build/.browser --no-audit --no-fund --no-save mathjax@3
+	MINISSL_BOOK_REQUIRED=1 $(BIN)/python -m pytest -q tests/test_browser.py
 
 bench: setup
 	$(BIN)/python benchmarks/bench_augment.py
