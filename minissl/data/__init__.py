@@ -1,4 +1,4 @@
-"""Data for the book: image data sets by name, a text corpus and two tokenizers.
+"""Data for the book: image data sets by name, a text corpus, tokenizers and text tasks.
 
 Every image data set comes back as an in-memory :class:`ImageDataset` with images
 (N, C, H, W) float32 in [0, 1] and labels (N,) int64::
@@ -30,7 +30,17 @@ from . import shapes as _shapes
 from .dataset import ImageDataset, few_label_indices, few_labels
 from .real import default_root, read_idx
 from .shapes import make_shapes
-from .text import SPECIALS, CharTokenizer, WordTokenizer, text_corpus
+from .text import (
+    DOC_CLASSES,
+    SPECIALS,
+    BPETokenizer,
+    CharTokenizer,
+    DocPassages,
+    WordTokenizer,
+    mlm_mask,
+    text_corpus,
+    token_windows,
+)
 
 # name -> (one-line description, splits)
 _DATASETS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -165,5 +175,10 @@ __all__ = [
     "text_corpus",
     "CharTokenizer",
     "WordTokenizer",
+    "BPETokenizer",
     "SPECIALS",
+    "mlm_mask",
+    "token_windows",
+    "DocPassages",
+    "DOC_CLASSES",
 ]

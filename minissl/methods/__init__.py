@@ -22,9 +22,13 @@ _REGISTRY = {
     "SimSiam": "simsiam",
     "SimCLR": "simclr",
     "MoCo": "moco",
+    "SwAV": "swav",
+    "DeepCluster": "deepcluster",
     "DenoisingAE": "dae",
     "VAE": "vae",
     "MAE": "mae",
+    "BERT": "bert",
+    "GPT": "gpt",
 }
 
 

@@ -172,3 +172,118 @@ def _init_weights(m: nn.Module) -> None:
     elif isinstance(m, nn.LayerNorm):
         nn.init.ones_(m.weight)
         nn.init.zeros_(m.bias)
+
+
+class TokenTransformer(nn.Module):
+    """Token ids to contextual vectors: token + learned position embeddings, then a stack.
+
+    The shared body of BERT (``causal=False``; Devlin et al., "BERT: Pre-training of Deep
+    Bidirectional Transformers for Language Understanding", 2019, arXiv:1810.04805) and GPT
+    (``causal=True``; Radford et al., "Improving Language Understanding by Generative
+    Pre-Training", 2018). :meth:`logits` reads the vocabulary scores off the output with the
+    *same* matrix as the input embedding (weight tying; Press and Wolf, "Using the Output
+    Embedding to Improve Language Models", 2017, arXiv:1608.05859), plus a bias.
+
+    Args:
+        vocab_size: V, the number of token ids.
+        dim: token width D.
+        depth, heads, mlp_ratio, dropout: the :class:`TransformerEncoder`.
+        max_len: the longest sequence (number of learned positions).
+        causal: forbid attention to later positions.
+        pad_id: id of the padding token; when a batch contains it, padded positions are
+            masked out as keys (``None``: never mask).
+
+    Shapes:
+        ``forward(ids)``: ids (B, T) integer with T <= max_len. Returns (B, T, D).
+        ``logits(h)``: h (..., D). Returns (..., V).
+
+    Example:
+        >>> net = TokenTransformer(vocab_size=11, dim=8, depth=1, heads=2, max_len=6)
+        >>> h = net(torch.tensor([[5, 6, 7, 0]]))
+        >>> h.shape, net.logits(h).shape
+        (torch.Size([1, 4, 8]), torch.Size([1, 4, 11]))
+    """
+
+    def __init__(
+        self, vocab_size: int, dim: int = 128, depth: int = 2, heads: int = 4,
+        max_len: int = 128, mlp_ratio: float = 4.0, dropout: float = 0.1, causal: bool = False,
+        pad_id: int | None = 0,
+    ) -> None:
+        super().__init__()
+        self.vocab_size, self.dim, self.max_len = vocab_size, dim, max_len
+        self.causal, self.pad_id = causal, pad_id
+        self.tok_embed = nn.Embedding(vocab_size, dim)
+        self.pos_embed = nn.Parameter(torch.zeros(1, max_len, dim))
+        self.drop = nn.Dropout(dropout)
+        self.stack = TransformerEncoder(dim, depth, heads, mlp_ratio, dropout, causal)
+        self.out_bias = nn.Parameter(torch.zeros(vocab_size))
+        # Positions start at N(0, 0.02^2) as in GPT-2 and BERT. Token vectors start at
+        # N(0, 1/D): the tied output layer then gives O(1) initial logits at any width D
+        # (0.02 suits D = 768; at the widths of this book it makes logits, and so the first
+        # gradients, ten times too small, and training crawls).
+        nn.init.normal_(self.tok_embed.weight, std=dim ** -0.5)
+        nn.init.normal_(self.pos_embed, std=0.02)
+
+    def padding_mask(self, ids: torch.Tensor) -> torch.Tensor | None:
+        """(B, T) bool, True at padding; None when the batch has none (faster attention)."""
+        if self.pad_id is None:
+            return None
+        pad = ids == self.pad_id
+        return pad if bool(pad.any()) else None
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        check_shape(ids, ("B", "T"), "token ids")
+        if ids.shape[1] > self.max_len:
+            raise ValueError(
+                f"sequences of {ids.shape[1]} tokens are longer than max_len={self.max_len}; "
+                "cut them (e.g. ids[:, -max_len:]) or build the model with a larger max_len"
+            )
+        if ids.dtype.is_floating_point:  # evaluate.extract_features hands inputs over as float
+            ids = ids.round().long()
+        x = self.tok_embed(ids) + self.pos_embed[:, : ids.shape[1]]  # (B, T, D)
+        return self.stack(self.drop(x), key_padding_mask=self.padding_mask(ids))  # (B, T, D)
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Vocabulary scores (..., V) of vectors (..., D), through the tied input embedding."""
+        return F.linear(h, self.tok_embed.weight, self.out_bias)
+
+
+class TextEncoder(nn.Module):
+    """A :class:`TokenTransformer` as an encoder of whole texts: (B, T) ids to (B, D).
+
+    The output is the mean of the token vectors over the non-padding positions (Reimers and
+    Gurevych, "Sentence-BERT", 2019, arXiv:1908.10084, found mean pooling the best of the
+    simple choices), or the vector of the last non-padding token (``pooling="last"``, the one
+    position that has seen the whole text under a causal mask). Ids may arrive as floats
+    (``minissl.evaluate`` casts inputs to float32, which holds ids below 2**24 exactly).
+
+    Args:
+        transformer: the :class:`TokenTransformer` to pool.
+        pooling: ``"mean"`` or ``"last"``.
+
+    Example:
+        >>> net = TokenTransformer(vocab_size=11, dim=8, depth=1, heads=2, max_len=6)
+        >>> enc = TextEncoder(net)
+        >>> enc(torch.tensor([[5, 6, 0, 0], [7, 8, 9, 10]])).shape, enc.feature_dim
+        (torch.Size([2, 8]), 8)
+    """
+
+    POOLINGS = ("mean", "last")
+
+    def __init__(self, transformer: TokenTransformer, pooling: str = "mean") -> None:
+        super().__init__()
+        if pooling not in self.POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; use one of {list(self.POOLINGS)}")
+        self.transformer, self.pooling = transformer, pooling
+        self.feature_dim = transformer.dim
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        ids = ids.round().long() if ids.dtype.is_floating_point else ids
+        h = self.transformer(ids)  # (B, T, D)
+        pad_id = self.transformer.pad_id
+        keep = (ids != pad_id) if pad_id is not None else torch.ones_like(ids, dtype=torch.bool)
+        if self.pooling == "last":
+            last = keep.long().cumsum(1).argmax(1)  # (B,) index of the last kept token
+            return h[torch.arange(len(h), device=h.device), last]  # (B, D)
+        w = keep.to(h.dtype)[..., None]  # (B, T, 1)
+        return (h * w).sum(1) / w.sum(1).clamp(min=1.0)  # (B, D)
