@@ -44,9 +44,11 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "simclr": Recipe("SimCLR", lr=4e-3, kwargs={"temperature": 0.2},
                      note="tau 0.2 beat 0.5 and 1.0 on shapes; the paper's 0.5 suits big batches"),
-    "moco": Recipe("MoCo", lr=4e-3, kwargs={"temperature": 0.2, "queue_size": 1024,
-                                            "momentum": 0.99},
-                   note="MoCo v2's tau 0.2; a queue of 8 batches; m 0.99 for short runs"),
+    "moco": Recipe("MoCo", lr=8e-3,
+                   kwargs={"temperature": 0.2, "queue_size": 1024, "momentum": 0.9,
+                           "symmetric": True, "batch_norm": True},
+                   note="MoCo v2's tau 0.2, a queue of 8 batches; BN heads, a symmetric loss "
+                        "and m 0.9 (not 0.999) because our runs are a few hundred steps"),
     "byol": Recipe("BYOL", lr=2e-3, pair_augment=True,
                    note="BYOL's base momentum 0.996 raised to 1 by a cosine schedule"),
     "simsiam": Recipe("SimSiam", lr=2e-3, pair_augment=True,

@@ -246,3 +246,19 @@ def test_symmetric_moco_averages_both_directions_and_queues_both_keys():
     torch.testing.assert_close(moco.queue[4:8], nn.functional.normalize(k1, dim=1))
     with pytest.raises(ValueError, match="queue_size=6"):
         MoCo(_enc(), 32, queue_size=6, symmetric=True).training_step((_images(4), None))
+
+
+def test_moco_batch_norm_heads_spread_the_initial_embeddings():
+    plain = MoCo(_enc(), 32, dim=16, queue_size=16)
+    normed = MoCo(_enc(), 32, dim=16, queue_size=16, batch_norm=True)
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in plain.head.modules())
+    for head in (normed.head, normed.key_head):
+        assert sum(isinstance(m, nn.BatchNorm1d) for m in head.modules()) == 2
+    x = _images(16)
+    q_plain, q_normed = (nn.functional.normalize(m(x), dim=1) for m in (plain, normed))
+    off = ~torch.eye(16, dtype=torch.bool)
+    # all-positive ReLU features: the plain head maps the images into a narrow cone, while the
+    # normalised head centres the batch (its mean cosine is about 0)
+    cos_plain = (q_plain @ q_plain.T)[off].mean()
+    cos_normed = (q_normed @ q_normed.T)[off].mean()
+    assert cos_plain > 0.4 and abs(cos_normed) < 0.1, (cos_plain, cos_normed)
