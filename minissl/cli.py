@@ -35,6 +35,14 @@ def _info(args: argparse.Namespace) -> int:
 def _download(args: argparse.Namespace) -> int:
     from minissl import data
 
+    if args.name in data.text_corpora():  # a text corpus: fetched, then read once to check it
+        for split in args.splits:
+            text = data.text_corpus(args.name, split, root=args.root, download=True)
+            print(f"{args.name}/{split}: {len(text):,} characters, {len(text.split()):,} words")
+        return 0
+    if args.name not in data.available():
+        raise SystemExit(f"unknown data set {args.name!r}; image data sets: "
+                         f"{list(data.available())}; text corpora: {list(data.text_corpora())}")
     for split in args.splits:
         ds = data.load(args.name, split=split, root=args.root, download=True)
         print(ds.describe())
@@ -133,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="show the profile, device and data sets").set_defaults(run=_info)
     dl = sub.add_parser("download", help="download a data set for the full profile")
-    dl.add_argument("name", help="cifar10, stl10 or mnist")
+    dl.add_argument("name", help="cifar10, stl10, mnist, wikitext2 or wikitext103")
     dl.add_argument("--root", default=None, help="where to keep it (default: $MINISSL_DATA)")
     dl.add_argument("--splits", nargs="+", default=["train", "test"])
     dl.set_defaults(run=_download)

@@ -1,7 +1,9 @@
 """Run profiles: one place decides how big every experiment in the book is.
 
 ``quick`` is what CI and a laptop CPU run: embedded data, small models, budgets of seconds.
-``full`` is what a GPU (Colab, an H100) runs: real data sets and real budgets.
+``full`` is what a GPU (Colab, an H100) runs: real data sets and real budgets (CIFAR-10 for
+images, WikiText-2 for text, both downloaded once: ``python -m minissl download cifar10`` and
+``python -m minissl download wikitext2``).
 
 The profile is chosen once: ``MINISSL_PROFILE`` if set, else ``full`` when CUDA is available,
 else ``quick``. Chapters read their budgets from :func:`current` instead of hard-coding them.
@@ -30,7 +32,7 @@ class Profile:
     name: str  # "quick" or "full"
     device: str  # where training runs by default: "auto" picks the GPU when present
     image_dataset: str  # default vision data set of the chapters
-    text_dataset: str  # default text corpus of the language chapters
+    text_dataset: str  # text corpus of the language chapters: a name of data.text_corpora()
     n_train: int | None  # training images used (None: the whole split)
     n_test: int | None  # test images used (None: the whole split)
     epochs: int  # pretraining epochs for a typical method
@@ -67,7 +69,7 @@ PROFILES: dict[str, Profile] = {
         backbone="convnet", image_size=32, seq_len=64, precision="auto",
     ),
     "full": Profile(
-        name="full", device="auto", image_dataset="cifar10", text_dataset="pydoc",
+        name="full", device="auto", image_dataset="cifar10", text_dataset="wikitext2",
         n_train=None, n_test=None, epochs=200, ssl_epochs=200, probe_epochs=100,
         batch_size=512, width=64,
         backbone="resnet18", image_size=32, seq_len=256, precision="auto",

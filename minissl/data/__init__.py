@@ -10,9 +10,15 @@ Embedded (always offline): ``digits`` (real handwritten digits from scikit-learn
 ``shapes`` (procedural, with controllable nuisance factors). Downloaded once for the full
 profile: ``cifar10``, ``stl10`` (with its unlabeled split) and ``mnist``.
 
+Text: :func:`text_corpus` gives the embedded corpus (Python's help topics, ``"pydoc"``) or a
+downloaded public one (``"wikitext2"``, ``"wikitext103"``) as one string; :func:`text_corpora`
+lists them.
+
 Example:
     >>> sorted(available())
     ['cifar10', 'digits', 'mnist', 'shapes', 'stl10']
+    >>> sorted(text_corpora())
+    ['pydoc', 'wikitext103', 'wikitext2']
     >>> print(load("digits", "train", n=100).describe()[:44])
     digits/train: 100 images of shape (1, 8, 8),
 """
@@ -38,7 +44,9 @@ from .text import (
     DocPassages,
     WordTokenizer,
     mlm_mask,
+    text_corpora,
     text_corpus,
+    text_splits,
     token_windows,
 )
 
@@ -173,6 +181,8 @@ __all__ = [
     "default_root",
     "read_idx",
     "text_corpus",
+    "text_corpora",
+    "text_splits",
     "CharTokenizer",
     "WordTokenizer",
     "BPETokenizer",
