@@ -310,6 +310,33 @@ class _Tokenizer:
     def _ids(ids: Sequence[int] | torch.Tensor) -> list[int]:
         return ids.flatten().tolist() if isinstance(ids, torch.Tensor) else [int(i) for i in ids]
 
+    def decode(self, ids: Sequence[int] | torch.Tensor, *, skip_special: bool = True) -> str:
+        """Map ids back to text; ``skip_special`` drops pad/mask/bos/eos instead of naming them.
+
+        Byte tokens (ids ``byte_offset`` to ``byte_offset + 255``, where the tokenizer has
+        them) are joined into one UTF-8 sequence before decoding, so a character that was
+        split into bytes comes back whole.
+        """
+        out: list[str] = []
+        pending = bytearray()  # consecutive byte tokens form one UTF-8 sequence
+        lo = getattr(self, "byte_offset", None)
+        for i in self._ids(ids):
+            if lo is not None and lo <= i < lo + 256:
+                pending.append(i - lo)
+                continue
+            if pending:
+                out.append(pending.decode("utf-8", errors="replace"))
+                pending.clear()
+            if 0 <= i < len(SPECIALS):
+                out.append(self._special_text(i, skip_special))
+            elif 0 <= i < self.vocab_size:
+                out.append(self.itos[i])
+            else:
+                raise ValueError(f"id {i} is out of range for vocab_size {self.vocab_size}")
+        if pending:
+            out.append(pending.decode("utf-8", errors="replace"))
+        return "".join(out)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(vocab_size={self.vocab_size})"
 
@@ -374,28 +401,6 @@ class CharTokenizer(_Tokenizer):
             else:
                 ids.append(self.unk_id)
         return self._wrap(ids, add_bos, add_eos)
-
-    def decode(self, ids: Sequence[int] | torch.Tensor, *, skip_special: bool = True) -> str:
-        """Map ids back to text; ``skip_special`` drops pad/mask/bos/eos instead of naming them."""
-        out: list[str] = []
-        pending = bytearray()  # consecutive byte tokens form one UTF-8 sequence
-        n_chars = len(SPECIALS) + len(self.chars)
-        for i in self._ids(ids):
-            if self.byte_fallback and n_chars <= i < n_chars + 256:
-                pending.append(i - n_chars)
-                continue
-            if pending:
-                out.append(pending.decode("utf-8", errors="replace"))
-                pending.clear()
-            if i < len(SPECIALS):
-                out.append(self._special_text(i, skip_special))
-            elif i < self.vocab_size:
-                out.append(self.itos[i])
-            else:
-                raise ValueError(f"id {i} is out of range for vocab_size {self.vocab_size}")
-        if pending:
-            out.append(pending.decode("utf-8", errors="replace"))
-        return "".join(out)
 
 
 # Words (letters, digits, underscore), single punctuation marks, and runs of whitespace:
@@ -642,28 +647,6 @@ class BPETokenizer(_Tokenizer):
         for piece in self.tokenize(text):
             ids.extend(self._encode_piece(piece))
         return self._wrap(ids, add_bos, add_eos)
-
-    def decode(self, ids: Sequence[int] | torch.Tensor, *, skip_special: bool = True) -> str:
-        """Map ids back to text; ``skip_special`` drops pad/mask/bos/eos instead of naming them."""
-        out: list[str] = []
-        pending = bytearray()  # consecutive byte tokens form one UTF-8 sequence
-        lo = self.byte_offset
-        for i in self._ids(ids):
-            if lo <= i < lo + 256:
-                pending.append(i - lo)
-                continue
-            if pending:
-                out.append(pending.decode("utf-8", errors="replace"))
-                pending.clear()
-            if 0 <= i < len(SPECIALS):
-                out.append(self._special_text(i, skip_special))
-            elif 0 <= i < self.vocab_size:
-                out.append(self.itos[i])
-            else:
-                raise ValueError(f"id {i} is out of range for vocab_size {self.vocab_size}")
-        if pending:
-            out.append(pending.decode("utf-8", errors="replace"))
-        return "".join(out)
 
 
 def _merge_pair(syms: list[str], pair: tuple[str, str]) -> list[str]:
