@@ -141,7 +141,8 @@ class VAE(nn.Module):
             (steps, C, H, W), from (the reconstruction of) ``x1`` to ``x2``.
         """
         with self._evaluating():
-            mu = self.encoder(torch.stack([x1, x2]))  # (2, Z)
+            device = next(self.parameters()).device  # images may still be on the CPU
+            mu = self.encoder(torch.stack([x1, x2]).to(device))  # (2, Z)
             t = torch.linspace(0, 1, steps, device=mu.device)[:, None]  # (steps, 1)
             return self.decode((1 - t) * mu[0] + t * mu[1])  # (steps, C, H, W)
 
@@ -159,7 +160,7 @@ class VAE(nn.Module):
         if not 0 <= dim < self.latent_dim:
             raise ValueError(f"dim must be in [0, {self.latent_dim}); got {dim}")
         with self._evaluating():
-            mu = self.encoder(x[None])  # (1, Z)
+            mu = self.encoder(x[None].to(next(self.parameters()).device))  # (1, Z)
             v = torch.as_tensor(values, dtype=mu.dtype, device=mu.device)  # (V,)
             z = mu.repeat(len(v), 1)  # (V, Z)
             z[:, dim] = v
