@@ -71,7 +71,7 @@ def _parse_value(text: str):
 def _train(args: argparse.Namespace) -> int:
     import time
 
-    from minissl import data, evaluate, nn, profiles, recipes
+    from minissl import data, evaluate, profiles, recipes
     from minissl.train import TrainConfig, fit
 
     P = profiles.current()
@@ -92,9 +92,7 @@ def _train(args: argparse.Namespace) -> int:
             lr=args.lr, **extra)
         lr = recipe_cfg.lr
     else:
-        encoder = nn.backbone(args.backbone or P.backbone, in_channels=train.images.shape[1],
-                              **({"width": args.width or P.width}
-                                 if (args.backbone or P.backbone) != "vit_tiny" else {}))
+        encoder = recipes.make_encoder(train, backbone=args.backbone, width=args.width)
         method, lr = cls(encoder, encoder.feature_dim, **extra), args.lr or 1e-3
     if args.channels_last:
         method = method.to(memory_format=torch.channels_last)

@@ -100,6 +100,28 @@ def _recipe(name: str) -> Recipe:
     return RECIPES[key]
 
 
+def make_encoder(
+    train, *, backbone: str | None = None, width: int | None = None,
+    profile: profiles.Profile | None = None,
+) -> nn.Module:
+    """The profile's backbone (or ``backbone``) for the images of ``train``, untrained.
+
+    ``width`` (default: the profile's) sizes the ConvNet and ResNet-18; the tiny ViT has its
+    own fixed size and ignores it.
+
+    Example:
+        >>> from minissl import data
+        >>> make_encoder(data.load("shapes", "train", n=4), width=4).feature_dim
+        32
+    """
+    from minissl.nn import backbone as by_name
+
+    P = profile or profiles.current()
+    arch = backbone or P.backbone
+    sized = {} if arch == "vit_tiny" else {"width": width or P.width}
+    return by_name(arch, in_channels=train.images.shape[1], **sized)
+
+
 def build(
     name: str, train, *, profile: profiles.Profile | None = None, epochs: int | None = None,
     backbone: str | None = None, width: int | None = None, seed: int | None = None,
@@ -120,17 +142,13 @@ def build(
         ``(method, config)``; ``minissl.train.fit(method, train, config)`` trains it.
     """
     from minissl import methods
-    from minissl.nn import backbone as make_backbone
 
     P = profile or profiles.current()
     recipe = _recipe(name)
     seed = P.seed if seed is None else seed
-    arch = backbone or P.backbone
     torch.manual_seed(seed)  # the same initial encoder for every method with the same seed
-    channels, size = train.images.shape[1], int(train.images.shape[-1])
-    encoder = make_backbone(arch, in_channels=channels,
-                            **({} if arch == "vit_tiny" else {"width": width or P.width}))
-    view = augmentation(getattr(train, "name", ""), size)
+    encoder = make_encoder(train, backbone=backbone, width=width, profile=P)
+    view = augmentation(getattr(train, "name", ""), int(train.images.shape[-1]))
     kwargs = {**recipe.kwargs, **method_kwargs}
     kwargs.setdefault("augment", TwoViews(view) if recipe.pair_augment else view)
     method = getattr(methods, recipe.method)(encoder, encoder.feature_dim, **kwargs)

@@ -1,5 +1,7 @@
 """Recipes: every method builds from one call, with the profile's budgets, and compares fairly."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -24,7 +26,7 @@ def test_every_recipe_builds_and_trains_one_step(name, tiny):
     assert type(method).__name__ == recipes.RECIPES[name].method
     assert cfg.epochs == profiles.current().ssl_epochs and cfg.batch_size == 16
     assert cfg.lr == recipes.RECIPES[name].lr
-    history = fit(method, train, cfg.__class__(**{**vars(cfg), "max_steps": 1}))
+    history = fit(method, train, dataclasses.replace(cfg, max_steps=1))
     assert torch.isfinite(torch.tensor(history["loss"])).all()
 
 
