@@ -5,6 +5,7 @@
 # Both create the environment themselves; later runs reuse it (and the book's execution cache).
 # Chapters are executed in parallel into Jupyter Book's cache (tools/execute_chapters.py), so
 # the book build itself only renders; a chapter whose code did not change is not run again.
+# In `make test`, nbval's executed notebooks (--save-executed) fill that cache: run once, not twice.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -51,7 +52,7 @@ unit: setup
 
 notebooks: setup
 	$(PARALLEL_ENV) MINISSL_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) --dist loadscope -q \
-	  --nbval-lax --nbval-current-env chapters
+	  --nbval-lax --nbval-current-env chapters --save-executed _build/executed
 
 book-strict: setup
 	$(PARALLEL_ENV) MINISSL_PROFILE=quick $(BIN)/python tools/execute_chapters.py
