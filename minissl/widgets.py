@@ -3,9 +3,12 @@
 A live slider needs a running kernel and a frontend; the rendered book and nbval have
 neither. So every explorer follows one rule:
 
-* it always displays a static matplotlib figure of its default settings (what the static
-  book shows and what nbval checks), and
-* when widgets can work, it also displays the live explorer under it.
+* it always displays a picture of its default settings (what the static book shows and
+  what nbval checks), and
+* when widgets can work, that picture travels in the same output as the live explorer: one
+  display bundle holds the widget view, the PNG and a text stand-in. Jupyter and Colab
+  show the live explorer; the book (whose ``_config.yml`` ranks the PNG above the widget
+  view) shows the picture, with the cell's caption and alt text.
 
 ``static=True`` (or the environment variable ``MINISSL_STATIC_WIDGETS=1``, which wins)
 shows only the figure. Without ipywidgets installed the figure is shown with a one-line note.
@@ -25,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 from collections.abc import Callable
@@ -231,19 +235,21 @@ class Explorer:
         if self.note and self.note.startswith("ipywidgets"):
             print(self.note)
         fig = self.render(self.defaults)
-        display(fig)
-        plt.close(fig)  # displayed once; pyplot must not draw it again at the end of the cell
+        bundle = None
         if self.widget is not None:
-            bundle = None
-            try:  # keep the widget, but give the static book a readable text stand-in
+            try:  # one output: the live widget, its picture for static pages, a text stand-in
                 bundle = dict(self.widget._repr_mimebundle_())
+                bundle["image/png"] = base64.b64encode(_png(fig)).decode("ascii")
                 bundle["text/plain"] = "(interactive explorer: run the notebook to use it)"
-            except Exception:
+            except Exception:  # an ipywidgets without mime bundles: figure, then widget
                 bundle = None
-            if bundle:
-                display(bundle, raw=True)
-            else:
+        if bundle:
+            display(bundle, raw=True)
+        else:
+            display(fig)
+            if self.widget is not None:
                 display(self.widget)
+        plt.close(fig)  # displayed once; pyplot must not draw it again at the end of the cell
 
     def _ipython_display_(self) -> None:
         # The call that built the explorer already displayed it in this cell; showing it

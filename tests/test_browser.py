@@ -117,6 +117,15 @@ def test_chapter_shows_all_its_figures(reports, page):
         assert fig["width"] > 0 and fig["height"] > 0, fig
 
 
+@pytest.mark.parametrize("page", CHAPTER_PAGES)
+def test_every_chapter_figure_has_a_caption_and_alt_text(reports, page):
+    # Figures come from cell metadata {"mystnb": {"figure": {"caption"}, "image": {"alt"}}}.
+    for fig in reports[page].figures():
+        assert fig["alt"].strip() and fig["caption"].strip(), (
+            f"{page}: {fig['src']} has no alt text or caption; give its cell mystnb.figure."
+            "caption and mystnb.image.alt metadata")
+
+
 def test_math_is_typeset(reports):
     pages_with_math = [p for p, r in reports.items() if r.math_total]
     assert "book/notation.html" in pages_with_math

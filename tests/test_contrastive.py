@@ -262,3 +262,29 @@ def test_moco_batch_norm_heads_spread_the_initial_embeddings():
     cos_plain = (q_plain @ q_plain.T)[off].mean()
     cos_normed = (q_normed @ q_normed.T)[off].mean()
     assert cos_plain > 0.4 and abs(cos_normed) < 0.1, (cos_plain, cos_normed)
+
+
+def test_moco_shuffle_bn_groups_normalise_queries_and_keys_in_different_groups():
+    torch.manual_seed(0)
+    moco = MoCo(_enc(), 32, dim=6, queue_size=32, batch_norm=True, bn_groups=2)
+    x_q, x_k = _images(8, seed=1), _images(8, seed=2)
+    views = iter([x_q, x_k])
+    moco.augment = lambda x: next(views)
+    torch.manual_seed(3)
+    order = torch.randperm(8)  # the permutation training_step will draw after this seed
+    torch.manual_seed(3)
+    moco.training_step((_images(8), None))
+    keys = moco.queue[:8].clone()
+    # the reference: keys of the permuted batch, normalised in two halves, then un-permuted
+    ref = MoCo(_enc(), 32, dim=6, queue_size=32, batch_norm=True)
+    ref.load_state_dict(moco.state_dict(), strict=False)  # same weights (BN stats aside)
+    with torch.no_grad():
+        k = torch.cat([ref.key_head(ref.key_encoder(c)) for c in x_k[order].chunk(2)])
+        k = nn.functional.normalize(k[torch.argsort(order)], dim=1)
+        whole = nn.functional.normalize(ref.key_head(ref.key_encoder(x_k)), dim=1)
+    torch.testing.assert_close(keys, k)
+    assert not torch.allclose(keys, whole, atol=1e-3)  # the groups did change the statistics
+    with pytest.raises(ValueError, match="bn_groups=8 needs at least 16"):
+        MoCo(_enc(), 32, queue_size=32, bn_groups=8).training_step((_images(8), None))
+    with pytest.raises(ValueError, match="bn_groups"):
+        MoCo(_enc(), 32, bn_groups=0)

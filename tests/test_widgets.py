@@ -1,5 +1,7 @@
 """The latent explorer: sliders set code coordinates, the figure shows that code decoded."""
 
+import base64
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -108,3 +110,20 @@ def test_static_figure_is_shown_and_the_live_sliders_redraw(monkeypatch, capsys)
         before = ex._image.value
         ex.set(z0=2.0)
         assert ex.values["z0"] == 2.0 and ex._image.value != before
+
+
+def test_a_live_explorer_is_one_output_with_its_picture(monkeypatch):
+    pytest.importorskip("ipywidgets")
+    from IPython import display as ipd
+
+    shown = []
+    monkeypatch.setattr(ipd, "display", lambda obj, raw=False: shown.append((obj, raw)))
+    monkeypatch.delenv(widgets.ENV_VAR, raising=False)
+    ex = widgets.latent_explorer(tiny_vae(), static=False)
+    assert ex.widget is not None and len(shown) == 1, shown
+    bundle, raw = shown[0]
+    assert raw and {"application/vnd.jupyter.widget-view+json", "image/png",
+                    "text/plain"} <= set(bundle)
+    png = base64.b64decode(bundle["image/png"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+    assert not plt.get_fignums()

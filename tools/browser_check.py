@@ -64,7 +64,9 @@ async () => {
     return {src: img.getAttribute('src'), alt: img.getAttribute('alt') || '',
             naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight,
             width: box.width, height: box.height,
-            hidden: img.offsetParent === null};
+            hidden: img.offsetParent === null,
+            caption: ((img.closest('figure') || {querySelector: () => null})
+                      .querySelector('figcaption') || {}).textContent || ''};
   }));
   window.scrollTo(0, 0);
   return {

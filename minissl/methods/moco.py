@@ -25,10 +25,12 @@ class MoCo(nn.Module):
     queue, so their number ``queue_size`` is decoupled from the batch size; the key encoder
     changes slowly (``momentum``) so that those old keys stay comparable with new ones.
 
-    Shuffle BN (Sec. 3.3) is not implemented: it needs several devices to shuffle across, and
-    the leak it prevents (a query recognising its key through shared batch statistics) matters
-    less for our short runs than the extra plumbing would cost a reader. Under DDP each rank's
-    keys use that rank's BN statistics, as in the paper's per-GPU BN.
+    Shuffle BN (Sec. 3.3): with batch norm, a query can recognise its key through the batch
+    statistics the two share, and the loss falls without better features. The paper computes
+    BN per GPU and shuffles the keys across GPUs. ``bn_groups=G`` does the same on one device:
+    queries are normalised in G groups of consecutive images, keys in G groups of a random
+    permutation, so a query and its key rarely share statistics. Under DDP each rank's keys
+    also use that rank's BN statistics, as in the paper's per-GPU BN.
 
     Args:
         encoder: backbone mapping (B, C, H, W) to (B, feature_dim); becomes the query encoder.
@@ -51,6 +53,8 @@ class MoCo(nn.Module):
             Training Self-Supervised Vision Transformers", 2021, arXiv:2104.02057). Every
             image then gives two training signals per step, like SimCLR's two anchors; both
             views' keys enter the queue. False is MoCo v2 as published.
+        bn_groups: number of groups for shuffle BN on one device (1: the whole batch shares
+            its statistics). The batch of queries must split into groups of at least 2.
 
     Example:
         >>> from minissl.nn import ConvNet
@@ -65,9 +69,11 @@ class MoCo(nn.Module):
         self, encoder: nn.Module, feature_dim: int, augment: nn.Module | None = None,
         dim: int = 128, queue_size: int = 4096, momentum: float = 0.99,
         temperature: float = 0.2, mlp: bool = True, symmetric: bool = False,
-        batch_norm: bool = False,
+        batch_norm: bool = False, bn_groups: int = 1,
     ) -> None:
         super().__init__()
+        if bn_groups < 1:
+            raise ValueError(f"bn_groups must be a positive number of groups; got {bn_groups}")
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0; got {temperature}")
         if queue_size < 1:
@@ -76,6 +82,7 @@ class MoCo(nn.Module):
             raise ValueError(f"momentum must be in [0, 1]; got {momentum}")
         self.encoder, self.feature_dim, self.augment = encoder, feature_dim, augment
         self.momentum, self.temperature, self.symmetric = momentum, temperature, symmetric
+        self.bn_groups = bn_groups
         # v2's head has no BN ("a 2-layer MLP head (hidden layer 2048-d, with ReLU)"); see
         # `batch_norm` for why the book's recipe adds it.
         self.head = MLPHead(feature_dim, feature_dim, dim, num_layers=2 if mlp else 1,
@@ -109,9 +116,19 @@ class MoCo(nn.Module):
         x_q, x_k = self.augment(x), self.augment(x)  # (N, C, H', W') each
         if self.symmetric:  # both views are queries and both are keys: (2N, ...) batches
             x_q, x_k = torch.cat([x_q, x_k]), torch.cat([x_k, x_q])
-        q = self(x_q)  # (N, dim), or (2N, dim) when symmetric
+        groups = self.bn_groups
+        if groups > 1 and len(x_q) < 2 * groups:
+            raise ValueError(f"bn_groups={groups} needs at least {2 * groups} queries per step "
+                             f"(2 per group for batch norm); got {len(x_q)}")
+        # (N, dim), or (2N, dim) when symmetric; in `groups` chunks, each with its own BN stats
+        q = torch.cat([self(c) for c in x_q.chunk(groups)])
         with torch.no_grad():  # "no gradient to keys" (Algorithm 1)
-            k = F.normalize(self.key_head(self.key_encoder(x_k)), dim=1)  # like q
+            order = torch.randperm(len(x_k), device=x_k.device) if groups > 1 else None
+            xs = x_k if order is None else x_k[order]  # shuffle, so groups differ from q's
+            k = torch.cat([self.key_head(self.key_encoder(c)) for c in xs.chunk(groups)])
+            if order is not None:
+                k = k[torch.argsort(order)]  # back to the queries' order
+            k = F.normalize(k, dim=1)  # like q
         # clone: the queue is overwritten in place just below, while autograd still needs
         # the negatives this loss saw to compute q's gradient. (With symmetric=True the mean
         # over 2N queries is the average of the two directions' losses.)
