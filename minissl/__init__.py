@@ -6,7 +6,7 @@ The package behind the minissl book. Submodules are imported on use::
     profile = minissl.profiles.current()
 
 Public modules: ``profiles``, ``data``, ``augment``, ``nn``, ``losses``, ``methods``,
-``train``, ``evaluate``, ``viz``, ``widgets``.
+``train``, ``evaluate``, ``recipes``, ``bench``, ``viz``, ``widgets``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "profiles", "utils", "data", "augment", "nn", "losses", "methods",
-    "train", "evaluate", "viz", "widgets",
+    "train", "evaluate", "recipes", "bench", "viz", "widgets",
 )
 
 

@@ -1,9 +1,12 @@
-"""Tested settings for pretraining each method, and equal-budget comparisons built from them.
+"""Tested settings for pretraining each image method, and equal-budget comparisons of them.
 
 A recipe is what a method needs beyond its defaults to learn something in a short run: the
-learning rate, the method's own hyper-parameters and the augmentation strength for the data
-set. Chapters and ``python -m minissl bench`` build methods through :func:`build` so that a
-comparison table is made by the package, with one budget for every method, never typed in.
+learning rate, the method's own hyper-parameters and the augmentation for the data set. There
+is one for every image method of :mod:`minissl.methods` (the pretext tasks, the two-view
+methods, the clustering methods and the autoencoders), and every one trains the same backbone
+(:func:`make_encoder`), so that their encoders can be compared. Chapters and
+``python -m minissl bench`` (:mod:`minissl.bench`) build methods through :func:`build` so that
+a comparison table is made by the package, with one budget for every method, never typed in.
 
 Example:
     >>> from minissl import data
@@ -39,20 +42,69 @@ class Recipe:
     pair_augment: bool = False  # the method's `augment` returns both views (BYOL)
     weight_decay: float = 1e-4
     note: str = ""  # why these values
+    family: str = "joint embedding"  # the book's family of the method, a column of tables
+    augment: str = "view"  # "view" (SimCLR's, or TwoViews of it with pair_augment),
+    # "crop_flip" (DeepCluster), "multicrop" (SwAV) or "none" (the method makes its own inputs)
+    features: str = "encoder"  # attribute path of the backbone whose features are scored
+    warmup: float = 0.0  # share of the optimizer steps spent warming the learning rate up
+    vit_only: bool = False  # needs patch tokens: a ViT even when a CNN backbone is asked for
 
 
 RECIPES: dict[str, Recipe] = {
-    "simclr": Recipe("SimCLR", lr=4e-3, kwargs={"temperature": 0.2},
+    "simclr": Recipe("SimCLR", lr=4e-3, kwargs={"temperature": 0.2}, family="contrastive",
                      note="tau 0.2 beat 0.5 and 1.0 on shapes; the paper's 0.5 suits big batches"),
     "moco": Recipe("MoCo", lr=8e-3,
                    kwargs={"temperature": 0.2, "queue_size": 1024, "momentum": 0.9,
-                           "symmetric": True, "batch_norm": True},
+                           "symmetric": True, "batch_norm": True}, family="contrastive",
                    note="MoCo v2's tau 0.2, a queue of 8 batches; BN heads, a symmetric loss "
                         "and m 0.9 (not 0.999) because our runs are a few hundred steps"),
-    "byol": Recipe("BYOL", lr=2e-3, pair_augment=True,
+    "byol": Recipe("BYOL", lr=2e-3, pair_augment=True, family="self-distillation",
                    note="BYOL's base momentum 0.996 raised to 1 by a cosine schedule"),
-    "simsiam": Recipe("SimSiam", lr=2e-3, pair_augment=True,
+    "simsiam": Recipe("SimSiam", lr=2e-3, pair_augment=True, family="self-distillation",
                       note="predictor at a fixed learning rate"),
+    # Pretext tasks (chapter 2): the settings the chapter trains with on shapes.
+    "rotationprediction": Recipe(
+        "RotationPrediction", lr=2e-3, family="pretext task", augment="none",
+        note="four rotations of every image (Gidaris et al. 2018); chapter 2's learning rate"),
+    "jigsaw": Recipe(
+        "Jigsaw", lr=2e-3, kwargs={"grid": 3, "n_permutations": 100}, family="pretext task",
+        augment="none",
+        note="3x3 tiles as in Noroozi & Favaro 2016; 100 permutations far apart in Hamming "
+             "distance (the paper goes up to 1000); chapter 2's setting"),
+    "inpainting": Recipe(
+        "Inpainting", lr=2e-3, kwargs={"patch": 8, "ratio": 0.25}, family="pretext task",
+        augment="none", note="a quarter of the image hidden in 8x8 patches; chapter 2's values"),
+    "relativeposition": Recipe(
+        "RelativePosition", lr=2e-3, kwargs={"grid": 3, "gap": 2, "jitter": 1},
+        family="pretext task", augment="none",
+        note="a 3x3 grid with a gap and jitter so that edges do not give the answer away"),
+    # Clustering (chapter 6 draft): over-cluster 4x the classes, as the papers do.
+    "deepcluster": Recipe(
+        "DeepCluster", lr=4e-3, kwargs={"pca_dim": 16}, family="clustering",
+        augment="crop_flip",
+        note="k-means (4 x classes clusters) every 2 epochs with the empty-cluster and "
+             "uniform-sampling fixes, crops and flips, PCA to 16 dims: the settings of the "
+             "clustering chapter's draft (drafts/06_clustering.ipynb)"),
+    "swav": Recipe(
+        "SwAV", lr=4e-3, kwargs={"temperature": 0.2}, family="clustering",
+        augment="multicrop",
+        note="4 x classes prototypes, frozen for the first epoch; 2 global + 2 local crops; "
+             "tau 0.2 (the paper: 0.1): the settings of the clustering chapter's draft"),
+    # Autoencoders (chapter 5): the recipe swaps in the common backbone as the encoder.
+    "denoisingae": Recipe(
+        "DenoisingAE", lr=2e-3, kwargs={"corruption": "gaussian", "strength": 0.3},
+        family="autoencoding", augment="none",
+        note="Gaussian noise of std 0.3, chapter 5's setting"),
+    "vae": Recipe(
+        "VAE", lr=2e-3, kwargs={"latent_dim": 16, "likelihood": "gaussian", "sigma": 0.1},
+        family="autoencoding", augment="none", features="encoder.body",
+        note="a 16-d code and a Gaussian likelihood (chapter 5); the backbone's features, not "
+             "the code's mean, are scored, as for every other method"),
+    "mae": Recipe(
+        "MAE", lr=1e-3, weight_decay=0.05, kwargs={"mask_ratio": 0.75, "norm_pix_loss": True},
+        family="autoencoding", augment="none", warmup=0.05, vit_only=True,
+        note="75% of the patches hidden, normalised-pixel targets, AdamW with weight decay "
+             "0.05 and 5% warm-up (He et al. 2021); always a ViT (it needs patches)"),
 }
 
 
@@ -87,7 +139,12 @@ def augmentation(dataset: str, size: int, **changes: Any) -> SimCLRAugment:
 
 
 def available() -> list[str]:
-    """Names that :func:`build` accepts."""
+    """Names that :func:`build` accepts: one per image method of :mod:`minissl.methods`.
+
+    Example:
+        >>> len(available()), available()[:3]
+        (13, ['byol', 'deepcluster', 'denoisingae'])
+    """
     return sorted(RECIPES)
 
 
@@ -100,6 +157,16 @@ def _recipe(name: str) -> Recipe:
     return RECIPES[key]
 
 
+def get(name: str) -> Recipe:
+    """The :class:`Recipe` of ``name`` (case and ``_``/``-`` ignored); unknown names list the valid.
+
+    Example:
+        >>> get("Rotation_Prediction").method, get("mae").family
+        ('RotationPrediction', 'autoencoding')
+    """
+    return _recipe(name)
+
+
 def make_encoder(
     train, *, backbone: str | None = None, width: int | None = None,
     profile: profiles.Profile | None = None,
@@ -107,7 +174,7 @@ def make_encoder(
     """The profile's backbone (or ``backbone``) for the images of ``train``, untrained.
 
     ``width`` (default: the profile's) sizes the ConvNet and ResNet-18; the tiny ViT has its
-    own fixed size and ignores it.
+    own fixed size and ignores it (it is built for the images' side, with 4x4 patches).
 
     Example:
         >>> from minissl import data
@@ -117,9 +184,100 @@ def make_encoder(
     from minissl.nn import backbone as by_name
 
     P = profile or profiles.current()
-    arch = backbone or P.backbone
-    sized = {} if arch == "vit_tiny" else {"width": width or P.width}
+    arch = (backbone or P.backbone).lower()
+    sized = ({"image_size": int(train.images.shape[-1])} if arch == "vit_tiny"
+             else {"width": width or P.width})
     return by_name(arch, in_channels=train.images.shape[1], **sized)
+
+
+def backbone_of(method: nn.Module, name: str | None = None) -> nn.Module:
+    """The part of a built method whose features are scored: the common backbone.
+
+    For most methods this is ``method.encoder``; the VAE's encoder ends in the code's mean
+    and variance, so its backbone is ``method.encoder.body``.
+
+    Args:
+        method: a method made by :func:`build`.
+        name: its recipe name (default: found from the method's class).
+
+    Example:
+        >>> from minissl import data
+        >>> vae, _ = build("vae", data.load("shapes", "train", n=8, size=16), width=4)
+        >>> backbone_of(vae).feature_dim
+        32
+    """
+    path = _recipe(name or type(method).__name__).features
+    part = method
+    for attr in path.split("."):
+        part = getattr(part, attr)
+    return part
+
+
+def _augmentation(recipe: Recipe, dataset: str, size: int, vit: bool) -> nn.Module | None:
+    from minissl.augment import Compose, MultiCrop, RandomHorizontalFlip, RandomResizedCrop
+
+    if recipe.augment == "none":
+        return None
+    if recipe.augment == "crop_flip":  # DeepCluster's: crops and flips, no colour
+        return Compose(RandomResizedCrop(size, scale=crop_scale(dataset)),
+                       RandomHorizontalFlip(0.5))
+    if recipe.augment == "multicrop":  # SwAV's; a ViT takes one image size, so no local crops
+        local = (0.2, 0.5) if dataset == "shapes" else (0.05, 0.14)
+        return MultiCrop(size, max(size // 2, 1), n_global=2, n_local=0 if vit else 2,
+                         global_scale=crop_scale(dataset), local_scale=local)
+    view = augmentation(dataset, size)
+    return TwoViews(view) if recipe.pair_augment else view
+
+
+def _construct(recipe: Recipe, encoder: nn.Module, train, kwargs: dict[str, Any],
+               width: int, steps_per_epoch: int, seed: int) -> nn.Module:
+    """The method around ``encoder``, with the arguments that depend on the data filled in."""
+    from minissl import methods
+
+    cls = getattr(methods, recipe.method)
+    channels, size = int(train.images.shape[1]), int(train.images.shape[-1])
+    num_classes = int(getattr(train, "num_classes", 0) or int(train.labels.max()) + 1)
+    vit = hasattr(encoder, "patchify")
+    if recipe.method == "Inpainting":
+        kwargs = {"image_size": size, "channels": channels, **kwargs}
+    elif recipe.method == "Jigsaw":
+        kwargs = {"seed": seed, **kwargs}
+    elif recipe.method == "RelativePosition":
+        cell = size // kwargs.get("grid", 3)  # small images: a narrower gap, less jitter
+        if kwargs.get("gap", 2) >= cell:
+            kwargs = {**kwargs, "gap": cell // 2}
+            kwargs["jitter"] = min(kwargs.get("jitter", 1), kwargs["gap"] // 2)
+        if vit:  # patches resized to the one size the ViT takes
+            kwargs = {"patch_size": size, **kwargs}
+    elif recipe.method == "DeepCluster":
+        kwargs = {"data": train, "num_clusters": min(4 * num_classes, len(train)),
+                  "recluster_every": 2 * steps_per_epoch, "seed": seed, **kwargs}
+        kwargs["pca_dim"] = min(kwargs["pca_dim"], encoder.feature_dim)
+    elif recipe.method == "SwAV":
+        kwargs = {"num_prototypes": 4 * num_classes, "freeze_prototypes_steps": steps_per_epoch,
+                  "n_local": getattr(kwargs.get("augment"), "n_local", 2), **kwargs}
+    if recipe.method in ("DenoisingAE", "VAE"):
+        from minissl.methods.dae import ConvDecoder
+
+        method = cls(in_channels=channels, image_size=size, width=width, **kwargs)
+        code = encoder.feature_dim
+        if recipe.method == "VAE":  # the backbone, then a linear map to the code's moments
+            method.encoder.body = encoder
+            method.encoder.head = nn.Linear(code, 2 * method.latent_dim)
+            code = method.latent_dim
+        else:
+            method.encoder = encoder
+        method.decoder = ConvDecoder(code, channels, size, width)
+        return method
+    if recipe.method == "MAE":
+        from minissl.methods.mae import MAEEncoder
+
+        # A throw-away one-block ViT of the right shape, then the common ViT in its place.
+        method = cls(image_size=encoder.image_size, patch_size=encoder.patch_size,
+                     in_channels=channels, dim=encoder.dim, depth=1, heads=1, **kwargs)
+        method.encoder = MAEEncoder(encoder)
+        return method
+    return cls(encoder, encoder.feature_dim, **kwargs)
 
 
 def build(
@@ -129,10 +287,17 @@ def build(
 ) -> tuple[nn.Module, TrainConfig]:
     """A method with a freshly initialised encoder, and the training configuration to fit it.
 
+    Every recipe builds its encoder with :func:`make_encoder` right after seeding, so methods
+    built with the same seed start from the same backbone weights. The exception is MAE,
+    which needs patch tokens: with a CNN backbone it gets the tiny ViT (``vit_tiny``) instead.
+    The autoencoders (DenoisingAE, VAE) get the common backbone as their encoder and a
+    decoder sized for its features.
+
     Args:
         name: a recipe name, see :func:`available` (case and ``_``/``-`` ignored).
         train: the :class:`minissl.data.ImageDataset` it will train on (sets the channels,
-            the image size and, through its name, the crop range).
+            the image size, the number of classes for the clustering methods' cluster count
+            and, through its name, the crop range).
         profile: budgets; default :func:`minissl.profiles.current`.
         epochs, backbone, width, seed, lr, batch_size: override the profile / recipe.
         **method_kwargs: override or add constructor arguments of the method, e.g.
@@ -140,21 +305,34 @@ def build(
 
     Returns:
         ``(method, config)``; ``minissl.train.fit(method, train, config)`` trains it.
-    """
-    from minissl import methods
 
+    Example:
+        >>> from minissl import data
+        >>> ds = data.load("shapes", "train", n=16, size=16)
+        >>> method, cfg = build("jigsaw", ds, width=4, epochs=1)
+        >>> type(method).__name__, method.encoder.feature_dim, cfg.lr
+        ('Jigsaw', 32, 0.002)
+    """
     P = profile or profiles.current()
     recipe = _recipe(name)
     seed = P.seed if seed is None else seed
+    arch = (backbone or P.backbone).lower()
+    if recipe.vit_only:
+        arch = "vit_tiny"
     torch.manual_seed(seed)  # the same initial encoder for every method with the same seed
-    encoder = make_encoder(train, backbone=backbone, width=width, profile=P)
-    view = augmentation(getattr(train, "name", ""), int(train.images.shape[-1]))
+    encoder = make_encoder(train, backbone=arch, width=width, profile=P)
+    batch_size = batch_size or P.batch_size
+    epochs = P.ssl_epochs if epochs is None else epochs
+    steps_per_epoch = max(len(train) // batch_size, 1)
     kwargs = {**recipe.kwargs, **method_kwargs}
-    kwargs.setdefault("augment", TwoViews(view) if recipe.pair_augment else view)
-    method = getattr(methods, recipe.method)(encoder, encoder.feature_dim, **kwargs)
-    config = TrainConfig(epochs=P.ssl_epochs if epochs is None else epochs,
-                         batch_size=batch_size or P.batch_size, lr=lr or recipe.lr,
+    augment = _augmentation(recipe, getattr(train, "name", ""), int(train.images.shape[-1]),
+                            vit=arch == "vit_tiny")
+    if augment is not None:
+        kwargs.setdefault("augment", augment)
+    method = _construct(recipe, encoder, train, kwargs, width or P.width, steps_per_epoch, seed)
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr or recipe.lr,
                          weight_decay=recipe.weight_decay, seed=seed, progress=False,
+                         warmup_steps=round(recipe.warmup * epochs * steps_per_epoch),
                          desc=recipe.method)
     return method, config
 
@@ -202,7 +380,7 @@ def compare(
             start = time.perf_counter()
             method, _ = pretrain(name, train, profile=P, epochs=epochs, seed=seed, **kwargs)
             seconds += time.perf_counter() - start
-            result = evaluate_encoder(method.encoder, train, test,
+            result = evaluate_encoder(backbone_of(method, name), train, test,
                                       labels_per_class=per_class, seed=seed)
             for key in scores:
                 scores[key].append(result[key])

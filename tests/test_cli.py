@@ -60,3 +60,75 @@ def test_gpu_command_path_on_cifar10_files_with_a_tiny_budget(method, tmp_path, 
     epochs = [line for line in out.splitlines() if line.startswith("epoch")]
     assert len(epochs) == 2 and all("images/s" in e and "kNN" in e for e in epochs), out
     assert "done:" in out
+
+
+def test_help_lists_every_command_with_a_one_line_help(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("info", "download", "train", "evaluate", "bench"):
+        line = next(ln for ln in out.splitlines() if ln.strip().startswith(command + " "))
+        assert len(line.split(None, 1)[1]) > 10, line  # a help text follows the name
+
+
+def test_wrong_data_set_names_list_the_valid_ones(tmp_path):
+    valid = r"choose one of \['digits', 'shapes', 'cifar10'"
+    with pytest.raises(SystemExit, match=rf"unknown data set 'shape'; {valid}"):
+        cli.main(["train", "simclr", "--dataset", "shape"])
+    with pytest.raises(SystemExit, match=rf"unknown data set 'cifar'; {valid}"):
+        cli.main(["bench", "--dataset", "cifar", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match=r"--methods: no recipe for method 'simclrr'.*'simclr'"):
+        cli.main(["bench", "--methods", "byol,simclrr", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="BERT is a language model"):
+        cli.main(["train", "bert"])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    profiles.use("quick")
+    folder = tmp_path_factory.mktemp("simclr")
+    assert cli.main(["train", "simclr", *TINY, "--epochs", "1", "--checkpoint-dir",
+                     str(folder)]) == 0
+    return folder
+
+
+def test_evaluate_reads_back_a_train_checkpoint(trained, capsys):
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(trained), "--eval-n", "64", "--labels-per-class", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "SimCLR from" in out and "128 images" in out  # the training run's data, rebuilt
+    knn = float(out.split("kNN (k=20, all 128 training labels): ")[1].split()[0])
+    linear = float(out.split("linear probe (3 labels per class): ")[1].split()[0])
+    assert 0 <= knn <= 1 and 0 <= linear <= 1
+    # The last.pt file itself works too, and gives the same scores.
+    assert cli.main(["evaluate", str(trained / "last.pt"), "--eval-n", "64",
+                     "--labels-per-class", "3", "--method", "SimCLR"]) == 0
+    assert f"{knn:.3f}" in capsys.readouterr().out
+
+
+def test_evaluate_explains_missing_corrupt_and_foreign_checkpoints(trained, tmp_path):
+    with pytest.raises(SystemExit, match="no checkpoint at .*; make one with `python -m minissl"):
+        cli.main(["evaluate", str(tmp_path / "nothing")])
+    bad = tmp_path / "last.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit, match="damaged or not a checkpoint of `python -m minissl"):
+        cli.main(["evaluate", str(bad)])
+    with pytest.raises(SystemExit, match="written by `train SimCLR`, not BYOL"):
+        cli.main(["evaluate", str(trained), "--method", "byol"])
+    with pytest.raises(SystemExit, match="do not fit SimCLR with backbone=convnet, width=8"):
+        cli.main(["evaluate", str(trained), "--width", "8"])
+
+
+def test_bench_command_writes_the_table(tmp_path, capsys):
+    args = ["bench", "--methods", "rotation_prediction,denoising_ae", "--dataset", "shapes",
+            "--n-train", "64", "--n-test", "32", "--image-size", "16", "--width", "4",
+            "--batch-size", "32", "--epochs", "1", "--labels-per-class", "2", "--no-progress",
+            "--out", str(tmp_path), "--profile", "quick"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "| RotationPrediction " in out and "| DenoisingAE " in out
+    assert "trained 3 run(s), reused 0" in out
+    assert all((tmp_path / f).exists() for f in ("results.csv", "results.md", "results.png"))
+    assert cli.main(args) == 0
+    assert "trained 0 run(s), reused 3" in capsys.readouterr().out

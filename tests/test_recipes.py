@@ -61,3 +61,60 @@ def test_compare_gives_one_row_per_method_with_per_seed_scores(tiny):
     for row in rows:
         assert len(row["knn"]) == len(row["linear"]) == 2
         assert all(0 <= v <= 1 for v in row["knn"] + row["linear"]) and row["seconds"] > 0
+
+
+# The image methods a benchmark compares: every one has a recipe.
+IMAGE_METHODS = ["RotationPrediction", "Jigsaw", "Inpainting", "RelativePosition", "SimCLR",
+                 "MoCo", "BYOL", "SimSiam", "DeepCluster", "SwAV", "DenoisingAE", "VAE", "MAE"]
+
+
+def test_every_image_method_has_a_recipe_with_a_family():
+    assert sorted(recipes.get(n).method for n in recipes.available()) == sorted(IMAGE_METHODS)
+    families = {recipes.get(n).family for n in recipes.available()}
+    assert families == {"pretext task", "contrastive", "self-distillation", "clustering",
+                        "autoencoding"}
+    # The four two-view recipes the chapters were measured with keep their values.
+    assert [recipes.RECIPES[n].lr for n in ("simclr", "moco", "byol", "simsiam")] == \
+        [4e-3, 8e-3, 2e-3, 2e-3]
+    assert recipes.RECIPES["moco"].kwargs["queue_size"] == 1024
+
+
+@pytest.mark.parametrize("name", ["rotationprediction", "inpainting", "deepcluster", "swav",
+                                  "denoisingae", "vae"])
+def test_every_family_trains_the_same_initial_backbone(name, tiny):
+    # Comparable encoders: with one seed every recipe starts from SimCLR's backbone weights,
+    # the autoencoders included (their own ConvNet is replaced by the common backbone).
+    train, _ = tiny
+    ref, _ = recipes.build("simclr", train, width=4, seed=5)
+    method, _ = recipes.build(name, train, width=4, seed=5)
+    a, b = ref.encoder.state_dict(), recipes.backbone_of(method).state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_mae_always_trains_a_vit_and_the_vae_scores_its_backbone(tiny):
+    train, _ = tiny
+    mae, cfg = recipes.build("mae", train, width=4, batch_size=16)  # a ConvNet profile
+    vit = mae.encoder.vit
+    assert type(vit).__name__ == "TinyViT" and vit.image_size == 32
+    assert cfg.weight_decay == 0.05 and cfg.warmup_steps == round(0.05 * cfg.epochs * 48 // 16)
+    same, _ = recipes.build("simclr", train, backbone="vit_tiny", seed=0)
+    assert all(torch.equal(v, same.encoder.state_dict()[k]) for k, v in vit.state_dict().items())
+    vae, _ = recipes.build("vae", train, width=4)
+    x = train.images[:4]
+    assert recipes.backbone_of(vae)(x).shape == (4, 32)  # the backbone, not the 16-d code
+    assert vae.encoder(x).shape == (4, 16)
+
+
+def test_small_images_get_a_narrower_relative_position_gap():
+    digits = data.load("digits", "train", n=40)  # 8x8: cells of 2 pixels
+    method, cfg = recipes.build("relativeposition", digits, width=4, batch_size=16)
+    assert method.gap < 2 and 2 * method.jitter <= method.gap
+    history = fit(method, digits, dataclasses.replace(cfg, max_steps=1))
+    assert torch.isfinite(torch.tensor(history["loss"])).all()
+
+
+def test_compare_scores_the_vae_backbone(tiny):
+    train, test = tiny
+    rows = recipes.compare(["vae"], train, test, epochs=1, width=4, batch_size=16,
+                           labels_per_class=2)
+    assert rows[0]["method"] == "VAE" and 0 <= rows[0]["linear"][0] <= 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from functools import lru_cache
 
 import torch
@@ -41,10 +42,16 @@ def jigsaw_permutations(grid: int = 2, n_permutations: int = 24, seed: int = 0) 
         >>> int((P[1] != P[0]).sum())  # the second one moves every tile
         4
     """
-    allp = _all_permutations(grid * grid)  # (n!, T)
-    if not 1 <= n_permutations <= len(allp):
-        raise ValueError(f"n_permutations must be in 1..{len(allp)} for grid={grid}; "
+    total = math.factorial(grid * grid)
+    if not 1 <= n_permutations <= total:
+        raise ValueError(f"n_permutations must be in 1..{total} for grid={grid}; "
                          f"got {n_permutations}")
+    return _greedy_permutations(grid, n_permutations, seed).clone()  # callers may edit theirs
+
+
+@lru_cache(maxsize=8)  # the 3x3 search takes seconds; every Jigsaw built reuses it
+def _greedy_permutations(grid: int, n_permutations: int, seed: int) -> torch.Tensor:
+    allp = _all_permutations(grid * grid)  # (n!, T)
     g = torch.Generator().manual_seed(seed)
     noise = torch.rand(len(allp), generator=g) * 0.5  # < 1: breaks ties, never outranks a distance
     chosen = [0]  # itertools lists the identity first
