@@ -8,6 +8,12 @@ schedule, gradient clipping, a progress bar, a history that plots, the per-step 
 and a clear stop when the loss stops being a number. Under ``torchrun`` the same call trains
 with DistributedDataParallel: each process takes its slice of every global batch.
 
+Methods that need several optimizers (a GAN's discriminator and generator) say so with
+``optimizers() -> {name: parameter groups}``. ``fit`` then builds one optimizer, one schedule
+and one gradient scaler per name and, at every step, calls ``training_step(batch, phase=name)``
+once per name in that order, stepping only that phase's optimizer after that phase's backward
+pass. Values are logged as ``"name/key"``; ``"loss"`` is the sum of the phases' losses.
+
 Example:
     >>> import torch
     >>> from torch import nn
@@ -229,8 +235,10 @@ class _Step(nn.Module):
         super().__init__()
         self.method = method
 
-    def forward(self, batch: Any) -> dict:
-        return self.method.training_step(batch)
+    def forward(self, batch: Any, phase: str | None = None) -> dict:
+        if phase is None:
+            return self.method.training_step(batch)
+        return self.method.training_step(batch, phase=phase)
 
 
 def _dist_info() -> tuple[int, int]:
@@ -270,9 +278,21 @@ def _param_groups(method: nn.Module, weight_decay: float) -> list[dict]:
             {"params": no_decay, "weight_decay": 0.0}]
 
 
-def make_optimizer(method: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer named by ``cfg.optimizer`` over the method's parameter groups."""
-    groups = [g for g in _param_groups(method, cfg.weight_decay) if len(list(g["params"]))]
+def make_optimizer(method: nn.Module, cfg: TrainConfig,
+                   groups: list[dict] | None = None) -> torch.optim.Optimizer:
+    """The optimizer named by ``cfg.optimizer`` over the method's parameter groups.
+
+    ``groups`` (torch parameter groups; a group may carry its own ``lr`` or ``betas``)
+    replaces the method's own groups; a group without ``weight_decay`` gets the config's.
+    """
+    if groups is None:
+        groups = _param_groups(method, cfg.weight_decay)
+    else:
+        groups = [dict(g) for g in groups]
+        for g in groups:
+            g["params"] = list(g["params"])
+            g.setdefault("weight_decay", cfg.weight_decay)
+    groups = [g for g in groups if len(list(g["params"]))]
     if not groups:
         raise ValueError("the method has no trainable parameters")
     name = cfg.optimizer.lower()
@@ -304,6 +324,26 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int = 0, schedule: str 
     span = max(1, total_steps - warmup_steps)
     progress = min(1.0, (step - warmup_steps) / span)
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _phase_groups(method: nn.Module) -> dict[str, list[dict] | None]:
+    """``{phase name: parameter groups}``; ``{"": None}`` for a single-optimizer method."""
+    if not hasattr(method, "optimizers"):
+        return {"": None}
+    phases = method.optimizers()
+    if not isinstance(phases, dict) or not phases:
+        raise TypeError(f"{type(method).__name__}.optimizers() must return a non-empty dict "
+                        "{phase name: parameters or parameter groups}")
+    out: dict[str, list[dict] | None] = {}
+    for name, groups in phases.items():
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(f"optimizer names must be non-empty strings without '/'; "
+                             f"got {name!r}")
+        groups = list(groups)
+        if groups and not isinstance(groups[0], dict):  # plain parameters: one group
+            groups = [{"params": groups}]
+        out[name] = groups
+    return out
 
 
 def _precision(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
@@ -387,7 +427,11 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
         method: an ``nn.Module`` with ``training_step(batch) -> {"loss": scalar, ...}``;
             optionally ``on_after_step(step, total_steps)`` (called after every optimizer
             step: EMA targets, queues) and ``param_groups()`` (optimizer groups; a group with
-            ``"fixed_lr": True`` is left out of the schedule).
+            ``"fixed_lr": True`` is left out of the schedule). A method with several
+            optimizers defines ``optimizers() -> {name: params or parameter groups}``
+            (ordered, e.g. ``{"d": ..., "g": ...}``) and ``training_step(batch, phase=name)``;
+            each step runs the phases in order, each with its own backward pass, gradient
+            clipping, optimizer, schedule and gradient scaler, on the same batch.
         data: a ``minissl.data.ImageDataset`` (fast path: batches are tensor slices), any
             ``Dataset`` of ``(input, label)``, a ``DataLoader``, a tensor of inputs (labels
             become -1) or a tuple of tensors.
@@ -396,7 +440,9 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
             process and gradients are averaged across processes by DDP.
 
     Returns:
-        The history: ``history["loss"]``, ``history["lr"]``, and whatever the method logged.
+        The history: ``history["loss"]``, ``history["lr"]``, and whatever the method logged
+        (as ``"phase/key"`` for a method with several optimizers; ``"loss"`` is then the sum
+        of the phases' losses and ``"lr"`` the first phase's).
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite (the message names the step).
@@ -425,15 +471,18 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
 
     batches = _Batches(data, cfg.batch_size, cfg.drop_last, cfg.seed, rank, world)
     total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * batches.per_epoch
-    optimizer = make_optimizer(method, cfg)
-    fixed = [bool(g.get("fixed_lr", False)) for g in optimizer.param_groups]
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [
-        (lambda s: 1.0) if f else
-        (lambda s: lr_factor(s, total, cfg.warmup_steps, cfg.schedule, cfg.min_lr_ratio))
-        for f in fixed
-    ])
+    phases = _phase_groups(method)  # {"": None} for the usual single optimizer
+    optimizers = {name: make_optimizer(method, cfg, groups) for name, groups in phases.items()}
+    schedulers = {
+        name: torch.optim.lr_scheduler.LambdaLR(opt, [
+            (lambda s: 1.0) if g.get("fixed_lr", False) else
+            (lambda s: lr_factor(s, total, cfg.warmup_steps, cfg.schedule, cfg.min_lr_ratio))
+            for g in opt.param_groups])
+        for name, opt in optimizers.items()}
     amp_dtype = _precision(cfg, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    scalers = {name: torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+               for name in optimizers}
+    single = list(optimizers) == [""]
     history = History()
     step = 0
 
@@ -445,22 +494,36 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
         state = load_checkpoint(ckpt_path, map_location=device)
         try:
             method.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
+            if single:  # the single-optimizer format: one optimizer, scheduler, scaler
+                optimizers[""].load_state_dict(state["optimizer"])
+                schedulers[""].load_state_dict(state["scheduler"])
+                scalers[""].load_state_dict(state["scaler"])
+            else:
+                for name in optimizers:
+                    optimizers[name].load_state_dict(state["optimizers"][name])
+                    schedulers[name].load_state_dict(state["schedulers"][name])
+                    scalers[name].load_state_dict(state["scalers"][name])
         except (RuntimeError, ValueError, KeyError) as err:
             raise MinisslError(
                 f"the checkpoint {ckpt_path} does not fit this method/optimizer ({err}). "
                 "Use another checkpoint_dir, or delete the file to start afresh."
             ) from err
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
         history.load_state_dict(state["history"])
         _set_rng_state(state["rng"])
         step = int(state["step"])
 
     def checkpoint() -> None:
         if ckpt_path is not None and rank == 0:
-            save_checkpoint(ckpt_path, model=method.state_dict(), optimizer=optimizer.state_dict(),
-                            scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
+            if single:
+                opt_state = {"optimizer": optimizers[""].state_dict(),
+                             "scheduler": schedulers[""].state_dict(),
+                             "scaler": scalers[""].state_dict()}
+            else:
+                opt_state = {
+                    "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+                    "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
+                    "scalers": {k: s.state_dict() for k, s in scalers.items()}}
+            save_checkpoint(ckpt_path, model=method.state_dict(), **opt_state,
                             history=history.state_dict(), rng=_rng_state(), step=step,
                             config={k: v for k, v in asdict(cfg).items()
                                     if isinstance(v, (int, float, str, bool, type(None)))})
@@ -470,12 +533,15 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
         from torch.nn.parallel import DistributedDataParallel
 
         runner = DistributedDataParallel(
-            runner, device_ids=[device.index] if device.type == "cuda" else None)
+            runner, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=not single)  # a phase leaves the others' weights unused
     step_fn = torch.compile(runner) if cfg.compile else runner
     autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
                 else contextlib.nullcontext())
     hook = getattr(method, "on_after_step", None)
-    params = [p for g in optimizer.param_groups for p in g["params"]]
+    params = {name: [p for g in opt.param_groups for p in g["params"]]
+              for name, opt in optimizers.items()}
+    first = next(iter(optimizers.values()))
 
     bar = None
     if cfg.progress and step < total and rank == 0:
@@ -489,37 +555,50 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
             epoch, skip = divmod(step, batches.per_epoch)
             for batch in batches.epoch(epoch, skip):
                 batch = _to_device(batch, device)
-                with autocast:
-                    out = step_fn(batch)
-                if not isinstance(out, dict) or "loss" not in out:
-                    raise TypeError(f"{type(method).__name__}.training_step must return a dict "
-                                    "with a 'loss' entry")
-                loss = out["loss"]
-                value = float(_mean_over_ranks(loss.detach(), world))
-                if not math.isfinite(value):
-                    where = (f"the last good checkpoint (step {last_saved}) is kept at {ckpt_path}"
-                             if ckpt_path is not None and ckpt_path.exists()
-                             else "no checkpoint was written (set checkpoint_dir to keep one)")
-                    raise TrainingDiverged(
-                        f"the loss became {value} at step {step} (epoch {epoch}); {where}. "
-                        "Try a lower lr, grad_clip=1.0, more warm-up or precision='fp32'."
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if cfg.grad_clip is not None:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
+                logged: dict[str, float] = {}
+                log_now = (step + 1) % cfg.log_every == 0 or step + 1 == total
+                value = 0.0
+                for name, optimizer in optimizers.items():
+                    with autocast:
+                        out = step_fn(batch) if single else step_fn(batch, name)
+                    if not isinstance(out, dict) or "loss" not in out:
+                        raise TypeError(f"{type(method).__name__}.training_step must return a "
+                                        "dict with a 'loss' entry")
+                    loss = out["loss"]
+                    phase_value = float(_mean_over_ranks(loss.detach(), world))
+                    if not math.isfinite(phase_value):
+                        where = (f"the last good checkpoint (step {last_saved}) is kept at "
+                                 f"{ckpt_path}" if ckpt_path is not None and ckpt_path.exists()
+                                 else "no checkpoint was written (set checkpoint_dir to keep one)")
+                        what = "the loss" if single else f"the loss of phase {name!r}"
+                        raise TrainingDiverged(
+                            f"{what} became {phase_value} at step {step} (epoch {epoch}); "
+                            f"{where}. Try a lower lr, grad_clip=1.0, more warm-up or "
+                            "precision='fp32'."
+                        )
+                    value += phase_value
+                    scaler = scalers[name]
+                    # Zeroing this phase's gradients right before its backward pass also drops
+                    # whatever an earlier phase's backward left on these weights.
+                    optimizer.zero_grad(set_to_none=True)
+                    scaler.scale(loss).backward()
+                    if cfg.grad_clip is not None:
+                        scaler.unscale_(optimizer)
+                        torch.nn.utils.clip_grad_norm_(params[name], cfg.grad_clip)
+                    scaler.step(optimizer)
+                    scaler.update()
+                    schedulers[name].step()
+                    if log_now:
+                        prefix = "" if single else f"{name}/"
+                        logged.update({prefix + k: float(v.detach() if isinstance(v, torch.Tensor)
+                                                         else v)
+                                       for k, v in out.items() if _is_number(v)})
                 step += 1
                 if hook is not None:
                     hook(step, total)
-                if step % cfg.log_every == 0 or step == total:
-                    logged = {k: float(v.detach() if isinstance(v, torch.Tensor) else v)
-                              for k, v in out.items() if _is_number(v)}
+                if log_now:
                     logged["loss"] = value
-                    logged["lr"] = optimizer.param_groups[0]["lr"]
+                    logged["lr"] = first.param_groups[0]["lr"]
                     history.log(step, logged)
                 if cfg.callback is not None and cfg.eval_every and (
                         step % cfg.eval_every == 0 or step == total):

@@ -29,6 +29,9 @@ _REGISTRY = {
     "MAE": "mae",
     "BERT": "bert",
     "GPT": "gpt",
+    "CPC": "cpc",
+    "TimeContrastive": "tcl",
+    "GAN": "gan",
 }
 
 
