@@ -17,7 +17,7 @@ a ``DataLoader`` of such batches, or a pair ``(images, labels)`` of tensors.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -520,6 +520,77 @@ def classification_metrics(y_true, y_pred, num_classes: int | None = None) -> di
         "support": support,
         "confusion": confusion,
     }
+
+
+# ----------------------------------------------------------------------------- label efficiency
+
+
+def epochs_for_steps(num_examples: int, batch_size: int, steps: int) -> int:
+    """Epochs of :func:`fine_tune` that give about ``steps`` optimizer steps on a training set.
+
+    With few labels an epoch is one or two steps, so a fixed number of epochs would train
+    the 1-label-per-class model far less than the 50-label one. Comparing label budgets at a
+    fixed number of *steps* gives every budget the same optimisation.
+
+    Args:
+        num_examples: N, size of the labelled training set.
+        batch_size: examples per step.
+        steps: the wanted number of optimizer steps (at least 1).
+
+    Example:
+        >>> epochs_for_steps(8, 64, 100), epochs_for_steps(400, 64, 100)
+        (100, 14)
+    """
+    if num_examples < 1 or batch_size < 1 or steps < 1:
+        raise ValueError(
+            f"num_examples, batch_size and steps must be positive; got {num_examples}, "
+            f"{batch_size}, {steps}"
+        )
+    per_epoch = -(-num_examples // batch_size)  # ceil: the last partial batch is a step too
+    return max(1, round(steps / per_epoch))
+
+
+def label_efficiency(
+    protocols: dict[str, Callable[[torch.Tensor, int], float]], labels,
+    budgets: Sequence[int], seeds: Sequence[int] = (0,), num_classes: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Score several evaluation protocols at several label budgets, on the same label draws.
+
+    For every budget b (labels per class) and seed s, the labelled examples are
+    ``few_label_indices(labels, b, seed=s)``; every protocol is called on exactly the same
+    indices, so differences between protocols are not differences in luck. Because the
+    draws are nested (a smaller budget is a subset of a larger one with the same seed), a
+    curve over budgets adds labels rather than redrawing them.
+
+    Args:
+        protocols: name -> ``fn(indices, seed) -> accuracy``; ``indices`` (b * K,) int64
+            index the labelled training set; ``seed`` should seed any randomness of ``fn``.
+        labels: (N,) labels of the training set the indices point into.
+        budgets: labels per class to try, e.g. ``(1, 5, 10, 50)``.
+        seeds: one draw of labelled examples per seed.
+        num_classes: K, checked to be all present (see :func:`few_label_indices`).
+
+    Returns:
+        name -> (len(seeds), len(budgets)) float array of scores, ready for
+        ``minissl.viz.plot_curves(budgets, result, ...)`` (drawn as mean ± std over seeds).
+
+    Example:
+        >>> y = torch.arange(40) % 4
+        >>> count = {"n labelled": lambda idx, seed: float(len(idx))}
+        >>> label_efficiency(count, y, budgets=[1, 5], seeds=[0, 1])["n labelled"].tolist()
+        [[4.0, 20.0], [4.0, 20.0]]
+    """
+    if not protocols:
+        raise ValueError("protocols is empty: pass a dict such as {'kNN': fn}")
+    if not budgets or not seeds:
+        raise ValueError(f"need at least one budget and one seed; got {budgets}, {seeds}")
+    out = {name: np.zeros((len(seeds), len(budgets))) for name in protocols}
+    for i, seed in enumerate(seeds):
+        for j, per_class in enumerate(budgets):
+            idx = few_label_indices(labels, per_class, seed=seed, num_classes=num_classes)
+            for name, fn in protocols.items():
+                out[name][i, j] = float(fn(idx, seed))
+    return out
 
 
 # ----------------------------------------------------------------------------- all at once
