@@ -67,6 +67,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
         A scalar tensor.
 
     Example:
+        >>> _ = torch.manual_seed(0)
         >>> z = torch.randn(4, 8)
         >>> nt_xent(z, z + 0.01 * torch.randn(4, 8)) < nt_xent(z, torch.randn(4, 8))
         tensor(True)
@@ -121,6 +122,7 @@ def info_nce(
         A scalar tensor, the mean over the N queries.
 
     Example:
+        >>> _ = torch.manual_seed(0)
         >>> q, queue = torch.randn(4, 8), torch.nn.functional.normalize(torch.randn(16, 8), dim=1)
         >>> info_nce(q, q, queue) < info_nce(q, torch.randn(4, 8), queue)
         tensor(True)
