@@ -67,8 +67,12 @@ browser: setup
 	  npm install --prefix _build/.browser --no-audit --no-fund --no-save mathjax@3
 	MINISSL_BOOK_REQUIRED=1 $(BIN)/python -m pytest -q tests/test_browser.py
 
+# bench_steps.py compares against lightly (the `bench` extra), installed on first use.
 bench: setup
+	$(BIN)/python -c "import lightly" 2>/dev/null || \
+	  $(BIN)/python -m pip install --quiet $(TORCH_PINS) -e ".[bench]"
 	$(BIN)/python benchmarks/bench_augment.py
+	$(BIN)/python benchmarks/bench_steps.py
 
 clean:
 	rm -rf _build

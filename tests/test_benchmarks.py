@@ -1,0 +1,48 @@
+"""Smoke runs of benchmarks/bench_steps.py: it runs and prints its table; no speed is asserted."""
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_steps.py"
+
+
+@pytest.fixture(scope="module")
+def bench_steps():
+    spec = importlib.util.spec_from_file_location("bench_steps", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _check(results, methods, sides, parts):
+    assert list(results) == methods
+    speed_up = ["speed-up"] if len(sides) == 2 else []
+    for rates in results.values():
+        assert set(rates) == {(s, p) for s in sides + speed_up for p in parts}
+        assert all(math.isfinite(r) and r > 0 for r in rates.values())
+
+
+def test_minissl_side_runs_quick_and_prints_a_table(bench_steps, capsys):
+    results = bench_steps.main(["--quick", "--sides", "minissl", "--threads", "0"])
+    _check(results, ["simclr", "byol"], ["minissl"], bench_steps.PARTS)
+    out = capsys.readouterr().out
+    assert "minissl img/s" in out and "lightly" not in out
+    for method in ("simclr", "byol"):
+        for part in bench_steps.PARTS:
+            assert f"{method:<8}{part}" in out
+
+
+def test_lightly_side_runs_quick_against_ours(bench_steps, capsys):
+    pytest.importorskip("lightly")
+    results = bench_steps.main(["--quick", "--methods", "simclr,byol", "--threads", "0"])
+    _check(results, ["simclr", "byol"], ["minissl", "lightly"], bench_steps.PARTS)
+    assert "speed-up" in capsys.readouterr().out
+
+
+def test_unknown_names_are_refused_with_the_valid_ones(bench_steps, capsys):
+    with pytest.raises(SystemExit):
+        bench_steps.main(["--quick", "--methods", "swav"])
+    assert "['simclr', 'byol']" in capsys.readouterr().err
