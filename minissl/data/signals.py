@@ -231,7 +231,7 @@ class Pendulum:
 
     @property
     def state(self) -> torch.Tensor:
-        """(N, T, 2): angle and angular velocity."""
+        """The hidden state, of shape (N, T, 2); the angle, then the angular velocity."""
         return torch.stack([self.theta, self.omega], dim=-1)
 
     def windows(self, width: int, stride: int = 1) -> tuple[torch.Tensor, torch.Tensor]:

@@ -767,7 +767,7 @@ class GAN(nn.Module):
                ema: bool = True, z: torch.Tensor | None = None) -> torch.Tensor:
         """n images in [0, 1] from the (EMA) generator, in eval mode.
 
-        ``truncation``: for a :class:`Generator`, BigGAN's threshold on |z| (resampled beyond
+        ``truncation``: for a :class:`Generator`, BigGAN's threshold on ``|z|`` (resampled beyond
         it); for a :class:`StyleGenerator`, StyleGAN's psi in w space (0: the mean image,
         1: no truncation). None: no truncation.
 
