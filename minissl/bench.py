@@ -29,7 +29,6 @@ Example:
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import math
 import os
@@ -213,7 +212,6 @@ def run(
         ``results.md`` and ``results.png``.
     """
     from minissl.evaluate import evaluate_encoder
-    from minissl.train import fit
 
     P = profile or profiles.current()
     names = method_names(methods)
@@ -246,10 +244,6 @@ def run(
     reused: list[tuple[str, int]] = []
     records: dict[str, list[dict[str, Any]]] = {}
 
-    def score(encoder: torch.nn.Module, seed: int) -> dict[str, float]:
-        return evaluate_encoder(encoder, train, test, k=K_NEIGHBOURS, seed=seed,
-                                labels_per_class=settings["labels_per_class"])
-
     for name in ["random", *names]:
         records[name] = []
         for seed in seeds:
@@ -261,27 +255,29 @@ def run(
                 continue
             if old is not None and progress:
                 print(f"{path.name}: made with other settings; training again")
-            start = time.perf_counter()
             if name == "random":  # the untrained backbone every method starts from
+                start = time.perf_counter()
                 torch.manual_seed(seed)
                 encoder = recipes.make_encoder(train, backbone=arch, width=settings["width"],
                                                profile=P)
+                seconds = time.perf_counter() - start
                 record: dict[str, Any] = {"method": BASELINE, "family": "baseline",
                                           "steps": 0, "final_loss": None}
+                record.update(evaluate_encoder(encoder, train, test, k=K_NEIGHBOURS, seed=seed,
+                                               labels_per_class=settings["labels_per_class"]))
             else:
                 recipe = recipes.get(name)
-                method, cfg = recipes.build(
-                    name, train, profile=P, epochs=settings["epochs"], backbone=arch,
-                    width=settings["width"], seed=seed, batch_size=settings["batch_size"])
-                cfg = dataclasses.replace(cfg, progress=progress,
-                                          desc=f"{recipe.method} (seed {seed})")
-                history = fit(method, train, cfg)
+                method, history, scores = recipes.pretrain_and_score(
+                    name, train, test, seed=seed, labels_per_class=settings["labels_per_class"],
+                    k=K_NEIGHBOURS, profile=P, epochs=settings["epochs"], backbone=arch,
+                    width=settings["width"], batch_size=settings["batch_size"],
+                    fit_overrides={"progress": progress, "desc": f"{recipe.method} (seed {seed})"})
+                seconds = scores.pop("seconds")
                 encoder = recipes.backbone_of(method, name)
                 record = {"method": recipe.method, "family": recipe.family,
                           "steps": history.steps[-1] if history.steps else 0,
-                          "final_loss": history.last("loss") if len(history) else None}
-            seconds = time.perf_counter() - start
-            record.update(score(encoder, seed))
+                          "final_loss": history.last("loss") if len(history) else None,
+                          **scores}
             record.update({
                 "name": name, "seed": seed, "train_seconds": seconds,
                 "backbone": "vit_tiny" if name != "random" and recipes.get(name).vit_only

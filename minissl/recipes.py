@@ -346,6 +346,40 @@ def pretrain(name: str, train, **kwargs: Any) -> tuple[nn.Module, History]:
     return method, fit(method, train, config)
 
 
+def pretrain_and_score(
+    name: str, train, test, *, seed: int, labels_per_class: int, k: int = 20,
+    fit_overrides: dict[str, Any] | None = None, **kwargs: Any,
+) -> tuple[nn.Module, History, dict[str, float]]:
+    """Pretrain one recipe at one seed and score its frozen backbone.
+
+    The unit of every equal-budget comparison (:func:`compare`, :func:`minissl.bench.run`):
+    :func:`build`, :func:`minissl.train.fit` (with ``fit_overrides``, e.g. a progress bar),
+    then :func:`minissl.evaluate.evaluate_encoder` on :func:`backbone_of` the method.
+
+    Args:
+        name: a recipe name.
+        train, test: image data sets (``test`` only scores).
+        seed: seeds the initial weights, the training and the choice of labelled images.
+        labels_per_class: linear-probe budget.
+        k: neighbours of the kNN score.
+        fit_overrides: :class:`~minissl.train.TrainConfig` fields to change for this run.
+        **kwargs: passed to :func:`build` (``epochs``, ``width``, ``profile``, ...).
+
+    Returns:
+        ``(method, history, scores)``; ``scores`` holds ``knn``, ``linear`` and ``seconds``
+        (building and training, not scoring).
+    """
+    from minissl.evaluate import evaluate_encoder
+
+    start = time.perf_counter()
+    method, config = build(name, train, seed=seed, **kwargs)
+    history = fit(method, train, config, **(fit_overrides or {}))
+    seconds = time.perf_counter() - start
+    scores = evaluate_encoder(backbone_of(method, name), train, test, k=k, seed=seed,
+                              labels_per_class=labels_per_class)
+    return method, history, {**scores, "seconds": seconds}
+
+
 def compare(
     names: Sequence[str], train, test, *, epochs: int | None = None,
     seeds: Sequence[int] = (0,), labels_per_class: int | None = None,
@@ -368,8 +402,6 @@ def compare(
         profile: budgets; default the current profile.
         **kwargs: passed to :func:`build` for every method (e.g. ``width=16``).
     """
-    from minissl.evaluate import evaluate_encoder
-
     P = profile or profiles.current()
     per_class = labels_per_class or P.labels_per_class
     rows = []
@@ -377,11 +409,10 @@ def compare(
         scores: dict[str, list[float]] = {"knn": [], "linear": []}
         seconds = 0.0
         for seed in seeds:
-            start = time.perf_counter()
-            method, _ = pretrain(name, train, profile=P, epochs=epochs, seed=seed, **kwargs)
-            seconds += time.perf_counter() - start
-            result = evaluate_encoder(backbone_of(method, name), train, test,
-                                      labels_per_class=per_class, seed=seed)
+            _, _, result = pretrain_and_score(name, train, test, seed=seed,
+                                              labels_per_class=per_class, profile=P,
+                                              epochs=epochs, **kwargs)
+            seconds += result["seconds"]
             for key in scores:
                 scores[key].append(result[key])
         rows.append({"method": _recipe(name).method, **scores, "seconds": seconds / len(seeds)})

@@ -121,13 +121,14 @@ class MoCo(nn.Module):
             raise ValueError(f"bn_groups={groups} needs at least {2 * groups} queries per step "
                              f"(2 per group for batch norm); got {len(x_q)}")
         # (N, dim), or (2N, dim) when symmetric; in `groups` chunks, each with its own BN stats
-        q = torch.cat([self(c) for c in x_q.chunk(groups)])
+        q = self(x_q) if groups == 1 else torch.cat([self(c) for c in x_q.chunk(groups)])
         with torch.no_grad():  # "no gradient to keys" (Algorithm 1)
-            order = torch.randperm(len(x_k), device=x_k.device) if groups > 1 else None
-            xs = x_k if order is None else x_k[order]  # shuffle, so groups differ from q's
-            k = torch.cat([self.key_head(self.key_encoder(c)) for c in xs.chunk(groups)])
-            if order is not None:
-                k = k[torch.argsort(order)]  # back to the queries' order
+            if groups == 1:
+                k = self.key_head(self.key_encoder(x_k))
+            else:  # shuffle, so the key groups differ from the query groups, then unshuffle
+                order = torch.randperm(len(x_k), device=x_k.device)
+                k = torch.cat([self.key_head(self.key_encoder(c))
+                               for c in x_k[order].chunk(groups)])[torch.argsort(order)]
             k = F.normalize(k, dim=1)  # like q
         # clone: the queue is overwritten in place just below, while autograd still needs
         # the negatives this loss saw to compute q's gradient. (With symmetric=True the mean
