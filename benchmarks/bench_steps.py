@@ -39,7 +39,8 @@ depends on the batch size on a CPU). Usage::
     pip install -e ".[bench]"          # lightly, for the comparison
     python benchmarks/bench_steps.py [--batch 32] [--steps 1] [--repeats 3] [--threads 1]
                                      [--methods simclr,byol] [--sides minissl,lightly]
-                                     [--workers 0] [--width 64] [--channels-last] [--quick]
+                                     [--workers 0] [--width 64] [--channels-last]
+                                     [--precision fp32|bf16] [--quick]
     python benchmarks/bench_steps.py --batch 256          # the issue's setting (~15 min here)
 """
 
@@ -109,7 +110,8 @@ class Ours:
     name = "minissl"
 
     def __init__(self, method: str, encoder: nn.Module, images: torch.Tensor, batch: int,
-                 views: tuple[torch.Tensor, torch.Tensor]) -> None:
+                 views: tuple[torch.Tensor, torch.Tensor], precision: str = "fp32") -> None:
+        self.precision = precision
         if method == "simclr":
             self.model: nn.Module = SimCLR(encoder, encoder.feature_dim, SimCLRAugment(32),
                                            proj_dim=PROJ_DIM, temperature=0.5)
@@ -128,7 +130,7 @@ class Ours:
         self.model.augment = self.augment
         cfg = TrainConfig(max_steps=steps, batch_size=self.batch, lr=LR,
                           weight_decay=WEIGHT_DECAY, progress=False, device="cpu",
-                          seed=self.step)
+                          seed=self.step, precision=self.precision)
         fit(self.model, self.data, cfg)
         self.step += steps
 
@@ -136,7 +138,8 @@ class Ours:
         self.model.augment = self.premade
         opt = make_optimizer(self.model, TrainConfig(lr=LR, weight_decay=WEIGHT_DECAY))
         for _ in range(steps):
-            out = self.model.training_step((self.x, None))
+            with _autocast(self.precision):
+                out = self.model.training_step((self.x, None))
             opt.zero_grad(set_to_none=True)
             out["loss"].backward()
             opt.step()
@@ -154,6 +157,11 @@ class Ours:
                 self.augment(x), self.augment(x)
             else:
                 self.augment(x)
+
+
+def _autocast(precision: str):
+    """bf16 autocast on the CPU, or nothing for fp32: the same context on both sides."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 # --------------------------------------------------------------------------- lightly's side
@@ -214,7 +222,8 @@ class Theirs:
     name = "lightly"
 
     def __init__(self, method: str, encoder: nn.Module, pixels: np.ndarray, batch: int,
-                 views: tuple[torch.Tensor, torch.Tensor], workers: int) -> None:
+                 views: tuple[torch.Tensor, torch.Tensor], workers: int,
+                 precision: str = "fp32") -> None:
         from lightly.loss import NegativeCosineSimilarity, NTXentLoss
         from lightly.transforms import (
             BYOLTransform,
@@ -239,9 +248,19 @@ class Theirs:
             _PILImages(pixels, transform), batch_size=batch, shuffle=True, drop_last=True,
             num_workers=workers)
         self.views = views
+        self.precision = precision
         self.step = 0
 
     def _train_step(self, x0: torch.Tensor, x1: torch.Tensor, opt) -> None:
+        with _autocast(self.precision):  # what a user adds to lightly's loop for bf16
+            loss = self._loss(x0, x1)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        self.step += 1
+        float(loss.detach())
+
+    def _loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
         model = self.model
         if self.method == "simclr":
             loss = self.criterion(model(x0), model(x1))
@@ -255,11 +274,7 @@ class Theirs:
             p0, p1 = model(x0), model(x1)
             z0, z1 = model.forward_momentum(x0), model.forward_momentum(x1)
             loss = 0.5 * (self.criterion(p0, z1) + self.criterion(p1, z0))
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        self.step += 1
-        float(loss.detach())
+        return loss
 
     def _optimizer(self) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -317,9 +332,10 @@ def measure(method: str, sides: tuple[str, ...], args: argparse.Namespace) -> di
         if args.channels_last:
             encoder = encoder.to(memory_format=torch.channels_last)
         if side == "minissl":
-            runners.append(Ours(method, encoder, images, b, views))
+            runners.append(Ours(method, encoder, images, b, views, args.precision))
         else:
-            runners.append(Theirs(method, encoder, pixels, b, views, args.workers))
+            runners.append(Theirs(method, encoder, pixels, b, views, args.workers,
+                                  args.precision))
     for r in runners:  # warm-up: first-call allocations, oneDNN kernel choice
         r.end_to_end(1)
 
@@ -375,6 +391,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
                     help="ResNet-18 width (64 is the standard network)")
     ap.add_argument("--channels-last", action="store_true",
                     help="channels_last memory format for the backbone, on both sides")
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                    help="bf16: autocast on both sides (minissl: TrainConfig(precision='bf16'); "
+                         "lightly: torch.autocast around its forward and loss)")
     ap.add_argument("--quick", action="store_true",
                     help="a smoke run in seconds: batch 8, width 8, 1 step, 1 repeat")
     args = ap.parse_args(argv)
@@ -399,7 +418,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     print(f"CIFAR ResNet-18 (width {args.width}), 32x32, batch {args.batch} "
           f"(two views each), {args.steps} step(s) x {args.repeats} repeat(s), median"
           + (f"; lightly DataLoader workers: {args.workers}" if "lightly" in sides else "")
-          + (", channels_last" if args.channels_last else ""))
+          + (", channels_last" if args.channels_last else "")
+          + (", bf16 autocast" if args.precision == "bf16" else ""))
     results = {}
     for method in methods:
         t0 = time.perf_counter()

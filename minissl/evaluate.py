@@ -596,6 +596,49 @@ def label_efficiency(
 # ----------------------------------------------------------------------------- all at once
 
 
+def ridge_r2(
+    train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+    alpha: float = 1e-3,
+) -> torch.Tensor:
+    """A linear regression probe: fit ridge regression on frozen features, return test R^2.
+
+    Features are standardised with the training set's statistics; the targets are centred.
+    The ridge penalty is ``alpha * N * ||W||^2`` (so ``alpha`` does not depend on N).
+
+    Args:
+        train_x: (N, D) features; train_y: (N, Q) targets.
+        test_x: (M, D); test_y: (M, Q).
+        alpha: the ridge penalty.
+
+    Returns:
+        (Q,) the coefficient of determination ``1 - SSE / SST`` of each target on the test
+        set (1 is perfect, 0 is no better than predicting the mean, it can be negative).
+
+    Example:
+        >>> x = torch.randn(100, 3)
+        >>> y = x @ torch.tensor([[1.0], [2.0], [0.0]])
+        >>> ridge_r2(x[:80], y[:80], x[80:], y[80:]).round(decimals=3)
+        tensor([1.])
+    """
+    if train_y.dim() == 1:
+        train_y, test_y = train_y[:, None], test_y[:, None]
+    if train_x.dim() != 2 or len(train_x) != len(train_y) or test_x.shape[1] != train_x.shape[1]:
+        raise ValueError(
+            f"expected train_x (N, D), train_y (N, Q), test_x (M, D); got "
+            f"{tuple(train_x.shape)}, {tuple(train_y.shape)}, {tuple(test_x.shape)}"
+        )
+    x, xt = train_x.double(), test_x.double()
+    mean, std = x.mean(0), x.std(0).clamp_min(1e-8)
+    x, xt = (x - mean) / std, (xt - mean) / std
+    y_mean = train_y.double().mean(0)
+    eye = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+    w = torch.linalg.solve(x.T @ x + alpha * len(x) * eye, x.T @ (train_y.double() - y_mean))
+    pred = xt @ w + y_mean
+    sse = ((test_y.double() - pred) ** 2).sum(0)
+    sst = ((test_y.double() - test_y.double().mean(0)) ** 2).sum(0)
+    return (1 - sse / sst).float()
+
+
 def evaluate_encoder(
     encoder: nn.Module, train_data, test_data, labels_per_class: int = 10, k: int = 20,
     seed: int = 0,

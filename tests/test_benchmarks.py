@@ -46,3 +46,24 @@ def test_unknown_names_are_refused_with_the_valid_ones(bench_steps, capsys):
     with pytest.raises(SystemExit):
         bench_steps.main(["--quick", "--methods", "swav"])
     assert "['simclr', 'byol']" in capsys.readouterr().err
+
+
+def test_bf16_runs_under_autocast_on_both_sides(bench_steps, capsys, monkeypatch):
+    # The minissl side's end-to-end step goes through fit with precision="bf16", and its
+    # model step through the same autocast context as lightly's: a bf16 matmul must happen.
+    import torch
+
+    seen = []
+    real = torch.autocast
+
+    def spy(*args, **kwargs):
+        ctx = real(*args, **kwargs)
+        seen.append(kwargs.get("dtype") if kwargs.get("enabled", True) else None)
+        return ctx
+
+    monkeypatch.setattr(torch, "autocast", spy)
+    results = bench_steps.main(["--quick", "--sides", "minissl", "--methods", "simclr",
+                                "--precision", "bf16", "--threads", "0"])
+    _check(results, ["simclr"], ["minissl"], bench_steps.PARTS)
+    assert torch.bfloat16 in seen
+    assert "bf16 autocast" in capsys.readouterr().out

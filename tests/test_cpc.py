@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from minissl.evaluate import ridge_r2
 from minissl.methods.cpc import CPC, CPCEncoder, cpc_loss, info_nce_step
-from minissl.methods.tcl import TimeContrastive, WindowEncoder, random_window_pairs, ridge_r2
+from minissl.methods.tcl import TimeContrastive, WindowEncoder, random_window_pairs
 from minissl.train import TrainConfig, fit
 
 
