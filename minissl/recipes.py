@@ -44,7 +44,7 @@ class Recipe:
     note: str = ""  # why these values
     family: str = "joint embedding"  # the book's family of the method, a column of tables
     augment: str = "view"  # "view" (SimCLR's, or TwoViews of it with pair_augment),
-    # "crop_flip" (DeepCluster), "multicrop" (SwAV) or "none" (the method makes its own inputs)
+    # "multicrop" (SwAV) or "none" (the method makes its own inputs)
     features: str = "encoder"  # attribute path of the backbone whose features are scored
     warmup: float = 0.0  # share of the optimizer steps spent warming the learning rate up
     vit_only: bool = False  # needs patch tokens: a ViT even when a CNN backbone is asked for
@@ -78,18 +78,24 @@ RECIPES: dict[str, Recipe] = {
         "RelativePosition", lr=2e-3, kwargs={"grid": 3, "gap": 2, "jitter": 1},
         family="pretext task", augment="none",
         note="a 3x3 grid with a gap and jitter so that edges do not give the answer away"),
-    # Clustering (chapter 6 draft): over-cluster 4x the classes, as the papers do.
+    # Clustering (chapter 6): DeepCluster over-clusters 4x the classes, as the papers do.
     "deepcluster": Recipe(
-        "DeepCluster", lr=4e-3, kwargs={"pca_dim": 16}, family="clustering",
-        augment="crop_flip",
-        note="k-means (4 x classes clusters) every 2 epochs with the empty-cluster and "
-             "uniform-sampling fixes, crops and flips, PCA to 16 dims: the settings of the "
-             "clustering chapter's draft (drafts/06_clustering.ipynb)"),
+        "DeepCluster", lr=4e-3, kwargs={"pca_dim": 32, "recluster_every": None},
+        family="clustering", augment="view",
+        note="k-means (4 x classes clusters) every epoch as in Caron et al. 2018, with the "
+             "empty-cluster and uniform-sampling fixes; PCA to 32 dims; SimCLR's colour "
+             "distortion on top of crops and flips (the paper removes colour with a Sobel "
+             "filter; on shapes colour is a nuisance). Quick profile, 8 epochs, width 16: "
+             "+3.1 and +1.1 probe points over random init (seeds 0, 1), within seed noise"),
     "swav": Recipe(
-        "SwAV", lr=4e-3, kwargs={"temperature": 0.2}, family="clustering",
-        augment="multicrop",
-        note="4 x classes prototypes, frozen for the first epoch; 2 global + 2 local crops; "
-             "tau 0.2 (the paper: 0.1): the settings of the clustering chapter's draft"),
+        "SwAV", lr=4e-3, kwargs={"temperature": 0.1, "num_prototypes": 300,
+                                 "queue_length": 1024, "queue_start_step": 32},
+        family="clustering", augment="multicrop",
+        note="the paper's tau 0.1, epsilon 0.05, 3 Sinkhorn iterations, prototypes frozen "
+             "for the first epoch; 300 prototypes and a queue of 1024 features from step 32 "
+             "(the paper queues when the batch is under 256); 2 global + 2 local crops. "
+             "Quick profile, 8 epochs, width 16: +4.2 and -1.8 probe points over random init "
+             "(seeds 0, 1): no better than random at this budget"),
     # Autoencoders (chapter 5): the recipe swaps in the common backbone as the encoder.
     "denoisingae": Recipe(
         "DenoisingAE", lr=2e-3, kwargs={"corruption": "gaussian", "strength": 0.3},
@@ -214,13 +220,10 @@ def backbone_of(method: nn.Module, name: str | None = None) -> nn.Module:
 
 
 def _augmentation(recipe: Recipe, dataset: str, size: int, vit: bool) -> nn.Module | None:
-    from minissl.augment import Compose, MultiCrop, RandomHorizontalFlip, RandomResizedCrop
+    from minissl.augment import MultiCrop
 
     if recipe.augment == "none":
         return None
-    if recipe.augment == "crop_flip":  # DeepCluster's: crops and flips, no colour
-        return Compose(RandomResizedCrop(size, scale=crop_scale(dataset)),
-                       RandomHorizontalFlip(0.5))
     if recipe.augment == "multicrop":  # SwAV's; a ViT takes one image size, so no local crops
         local = (0.2, 0.5) if dataset == "shapes" else (0.05, 0.14)
         return MultiCrop(size, max(size // 2, 1), n_global=2, n_local=0 if vit else 2,

@@ -367,3 +367,15 @@ def test_deepcluster_checks_its_arguments():
         DeepCluster(enc, enc.feature_dim, data=torch.rand(4, 3, 8, 8), num_clusters=5)
     with pytest.raises(TypeError, match="ImageDataset"):
         DeepCluster(enc, enc.feature_dim, data=[1, 2, 3])
+
+
+def test_deepcluster_without_whitening_clusters_the_normalised_raw_features():
+    dc, x = _deepcluster(whiten=False)
+    record = dc.cluster()
+    f = torch.nn.functional.normalize(dc.features(), dim=1)  # what k-means must have seen
+    g = torch.Generator().manual_seed(dc.seed * 1_000_003)  # the first clustering's seed
+    expected = kmeans(f, 6, iters=dc.kmeans_iters, generator=g, empty="split").assignments
+    assert torch.equal(dc.assignments, expected) and record["clusters_used"] == 6
+    whitened, _ = _deepcluster()  # the default, the paper's PCA-whitening, clusters otherwise
+    whitened.cluster()
+    assert not torch.equal(whitened.assignments, dc.assignments)

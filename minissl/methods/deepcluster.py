@@ -103,6 +103,9 @@ class DeepCluster(nn.Module):
         recluster_every: steps between clusterings; ``None``: one epoch, ``len(data) // B``.
         resplit: split a large cluster into any empty one (``False``: leave it empty).
         uniform_sampling: draw batches uniformly over pseudo-labels (``False``: over images).
+        whiten: PCA-reduce and whiten the features before k-means, as the paper does
+            (``False``: k-means on the l2-normalised raw features, where a few dominant
+            directions decide the clusters).
         seed: seeds k-means (a new seed for every clustering); the batches are drawn with
             torch's global RNG, which ``fit`` seeds.
 
@@ -119,7 +122,7 @@ class DeepCluster(nn.Module):
         self, encoder: nn.Module, feature_dim: int, data, num_clusters: int = 100,
         augment: nn.Module | None = None, hidden_dim: int | None = None, pca_dim: int = 256,
         kmeans_iters: int = 20, recluster_every: int | None = None, resplit: bool = True,
-        uniform_sampling: bool = True, seed: int = 0,
+        uniform_sampling: bool = True, seed: int = 0, whiten: bool = True,
     ) -> None:
         super().__init__()
         images, labels = _images_and_labels(data)
@@ -137,6 +140,7 @@ class DeepCluster(nn.Module):
         self.num_clusters, self.pca_dim, self.kmeans_iters = num_clusters, pca_dim, kmeans_iters
         self.recluster_every = recluster_every
         self.resplit, self.uniform_sampling, self.seed = resplit, uniform_sampling, seed
+        self.whiten = whiten
         if hidden_dim is None:
             self.classifier: nn.Module = nn.Linear(feature_dim, num_clusters)
         else:
@@ -169,7 +173,8 @@ class DeepCluster(nn.Module):
     @torch.no_grad()
     def cluster(self) -> dict:
         """Run k-means on the current features, reset the classifier, and return the record."""
-        f = pca_whiten(self.features(), self.pca_dim)  # (N, pca_dim) unit rows
+        f = self.features()  # (N, feature_dim)
+        f = pca_whiten(f, self.pca_dim) if self.whiten else F.normalize(f, dim=1)  # unit rows
         rnd = len(self.rounds)
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + rnd)
         result = kmeans(f, self.num_clusters, iters=self.kmeans_iters, generator=g,
