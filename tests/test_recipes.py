@@ -118,3 +118,13 @@ def test_compare_scores_the_vae_backbone(tiny):
     rows = recipes.compare(["vae"], train, test, epochs=1, width=4, batch_size=16,
                            labels_per_class=2)
     assert rows[0]["method"] == "VAE" and 0 <= rows[0]["linear"][0] <= 1
+
+
+def test_swav_keeps_its_feature_queue_only_for_small_batches(tiny):
+    # Caron et al. 2020 add the queue when the batch is under 256; an explicit value wins.
+    train, _ = tiny
+    queue = {b: recipes.build("swav", train, width=4, batch_size=b)[0].queue.shape[1]
+             for b in (16, 256)}
+    assert queue == {16: recipes.RECIPES["swav"].kwargs["queue_length"], 256: 0}
+    forced, _ = recipes.build("swav", train, width=4, batch_size=256, queue_length=64)
+    assert forced.queue.shape[1] == 64
