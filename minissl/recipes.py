@@ -59,9 +59,13 @@ RECIPES: dict[str, Recipe] = {
                    note="MoCo v2's tau 0.2, a queue of 8 batches; BN heads, a symmetric loss "
                         "and m 0.9 (not 0.999) because our runs are a few hundred steps"),
     "byol": Recipe("BYOL", lr=2e-3, pair_augment=True, family="self-distillation",
-                   note="BYOL's base momentum 0.996 raised to 1 by a cosine schedule"),
+                   note="BYOL's base momentum 0.996 raised to 1 by a cosine schedule; on shapes "
+                        "(30 epochs, width 16) lr 4e-3 or 1e-2, momentum 0.99 or 0.9, a 10x "
+                        "predictor lr, DirectPred or 90 epochs all stayed within 2 probe points"),
     "simsiam": Recipe("SimSiam", lr=2e-3, pair_augment=True, family="self-distillation",
-                      note="predictor at a fixed learning rate"),
+                      note="predictor at a fixed learning rate; on shapes (30 epochs, width 16) "
+                           "lr 4e-3 or 1e-2, a 10x predictor lr, DirectPred or 90 epochs all "
+                           "stayed within about 2 probe points"),
     # Pretext tasks (chapter 2): the settings the chapter trains with on shapes.
     "rotationprediction": Recipe(
         "RotationPrediction", lr=2e-3, family="pretext task", augment="none",
