@@ -181,6 +181,7 @@ def run(
     width: int | None = None,
     batch_size: int | None = None,
     labels_per_class: int | None = None,
+    label_draws: int = 1,
     profile: profiles.Profile | None = None,
     data_root: str | None = None,
     download: bool = False,
@@ -204,6 +205,7 @@ def run(
         batch_size: pretraining batch size (default: the profile's).
         labels_per_class: labelled images per class of the linear probe (default: 10, the
             profile's).
+        label_draws: draws of the labelled images per run; the probe's score is their mean.
         profile: budgets; default :func:`minissl.profiles.current`.
         data_root, download: where the downloadable data sets are, and whether to fetch one.
 
@@ -230,6 +232,7 @@ def run(
         "width": width or P.width, "epochs": P.ssl_epochs if epochs is None else epochs,
         "batch_size": batch_size or P.batch_size,
         "labels_per_class": labels_per_class or P.labels_per_class, "knn_k": K_NEIGHBOURS,
+        "label_draws": int(label_draws),
     }
     counts = torch.bincount(train.labels[train.labels >= 0], minlength=train.num_classes)
     if int(counts.min()) < settings["labels_per_class"]:  # fail before any training, not after
@@ -264,13 +267,15 @@ def run(
                 record: dict[str, Any] = {"method": BASELINE, "family": "baseline",
                                           "steps": 0, "final_loss": None}
                 record.update(evaluate_encoder(encoder, train, test, k=K_NEIGHBOURS, seed=seed,
-                                               labels_per_class=settings["labels_per_class"]))
+                                               labels_per_class=settings["labels_per_class"],
+                                               draws=settings["label_draws"]))
             else:
                 recipe = recipes.get(name)
                 method, history, scores = recipes.pretrain_and_score(
                     name, train, test, seed=seed, labels_per_class=settings["labels_per_class"],
-                    k=K_NEIGHBOURS, profile=P, epochs=settings["epochs"], backbone=arch,
-                    width=settings["width"], batch_size=settings["batch_size"],
+                    k=K_NEIGHBOURS, draws=settings["label_draws"], profile=P,
+                    epochs=settings["epochs"], backbone=arch, width=settings["width"],
+                    batch_size=settings["batch_size"],
                     fit_overrides={"progress": progress, "desc": f"{recipe.method} (seed {seed})"})
                 seconds = scores.pop("seconds")
                 encoder = recipes.backbone_of(method, name)

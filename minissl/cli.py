@@ -249,9 +249,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(test.describe())
     print(f"{cls.__name__} from {file} (step {state.get('step', '?')}), backbone {arch}")
     scores = evaluate_encoder(encoder, train, test, labels_per_class=args.labels_per_class,
-                              seed=args.seed)
+                              seed=args.seed, draws=args.label_draws)
     print(f"kNN (k=20, all {len(train)} training labels): {scores['knn']:.3f}")
-    print(f"linear probe ({args.labels_per_class} labels per class): {scores['linear']:.3f}")
+    draws = f", mean of {args.label_draws} draws" if args.label_draws > 1 else ""
+    print(f"linear probe ({args.labels_per_class} labels per class{draws}): "
+          f"{scores['linear']:.3f}")
     return 0
 
 
@@ -269,13 +271,24 @@ def _bench(args: argparse.Namespace) -> int:
         seeds=args.seeds, out_dir=args.out, progress=not args.no_progress,
         resume=not args.fresh, n_train=args.n_train, n_test=args.n_test,
         image_size=args.image_size, width=args.width, batch_size=args.batch_size,
-        labels_per_class=args.labels_per_class, data_root=args.data_root,
-        download=args.download)
+        labels_per_class=args.labels_per_class, label_draws=args.label_draws,
+        data_root=args.data_root, download=args.download)
     print()
     print(result.markdown.read_text())
     print(f"trained {len(result.trained)} run(s), reused {len(result.reused)} finished one(s)")
     print(f"wrote {result.csv}, {result.markdown} and {result.plot}")
     return 0
+
+
+def _positive(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def _parse_value_pair(text: str):
@@ -358,6 +371,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--eval-n", type=int, default=None, help="test images (default: all)")
     ev.add_argument("--labels-per-class", type=int, default=10,
                     help="labelled training images per class of the linear probe")
+    ev.add_argument("--label-draws", type=_positive, default=1,
+                    help="draws of the labelled images; the probe's score is their mean")
     ev.add_argument("--backbone", type=str.lower, choices=BACKBONES,
                     help="default: as in training")
     ev.add_argument("--width", type=int, default=None, help="default: as in training")
@@ -387,6 +402,8 @@ def _parser() -> argparse.ArgumentParser:
     be.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
     be.add_argument("--labels-per-class", type=int, default=None,
                     help="labels per class of the linear probe (default: 10)")
+    be.add_argument("--label-draws", type=_positive, default=1,
+                    help="draws of the labelled images per run; the probe's score is their mean")
     be.add_argument("--data-root", default=None)
     be.add_argument("--download", action="store_true")
     be.add_argument("--no-progress", action="store_true")

@@ -357,7 +357,7 @@ def pretrain(name: str, train, **kwargs: Any) -> tuple[nn.Module, History]:
 
 
 def pretrain_and_score(
-    name: str, train, test, *, seed: int, labels_per_class: int, k: int = 20,
+    name: str, train, test, *, seed: int, labels_per_class: int, k: int = 20, draws: int = 1,
     fit_overrides: dict[str, Any] | None = None, **kwargs: Any,
 ) -> tuple[nn.Module, History, dict[str, float]]:
     """Pretrain one recipe at one seed and score its frozen backbone.
@@ -372,6 +372,7 @@ def pretrain_and_score(
         seed: seeds the initial weights, the training and the choice of labelled images.
         labels_per_class: linear-probe budget.
         k: neighbours of the kNN score.
+        draws: draws of the labelled examples; ``linear`` is the mean of their probes.
         fit_overrides: :class:`~minissl.train.TrainConfig` fields to change for this run.
         **kwargs: passed to :func:`build` (``epochs``, ``width``, ``profile``, ...).
 
@@ -386,13 +387,13 @@ def pretrain_and_score(
     history = fit(method, train, config, **(fit_overrides or {}))
     seconds = time.perf_counter() - start
     scores = evaluate_encoder(backbone_of(method, name), train, test, k=k, seed=seed,
-                              labels_per_class=labels_per_class)
+                              labels_per_class=labels_per_class, draws=draws)
     return method, history, {**scores, "seconds": seconds}
 
 
 def compare(
     names: Sequence[str], train, test, *, epochs: int | None = None,
-    seeds: Sequence[int] = (0,), labels_per_class: int | None = None,
+    seeds: Sequence[int] = (0,), labels_per_class: int | None = None, draws: int = 1,
     profile: profiles.Profile | None = None, **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Pretrain each method with the same budget and score its encoder; one row per method.
@@ -409,6 +410,7 @@ def compare(
         epochs: pretraining epochs of every method (default: the profile's ``ssl_epochs``).
         seeds: one run per seed.
         labels_per_class: linear-probe budget (default: the profile's).
+        draws: draws of the labelled examples per run; ``linear`` is their mean.
         profile: budgets; default the current profile.
         **kwargs: passed to :func:`build` for every method (e.g. ``width=16``).
     """
@@ -420,8 +422,8 @@ def compare(
         seconds = 0.0
         for seed in seeds:
             _, _, result = pretrain_and_score(name, train, test, seed=seed,
-                                              labels_per_class=per_class, profile=P,
-                                              epochs=epochs, **kwargs)
+                                              labels_per_class=per_class, draws=draws,
+                                              profile=P, epochs=epochs, **kwargs)
             seconds += result["seconds"]
             for key in scores:
                 scores[key].append(result[key])

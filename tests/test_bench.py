@@ -83,6 +83,21 @@ def test_other_settings_or_no_resume_train_again(tmp_path):
     assert len(fresh.trained) == 2
 
 
+def test_label_draws_average_the_probe_and_count_as_a_setting(tmp_path):
+    one = ["rotation_prediction"]
+    single = bench.run(one, out_dir=tmp_path / "a", **TINY)
+    three = bench.run(one, out_dir=tmp_path / "b", label_draws=3, **TINY)
+    for name in ("random", "rotationprediction"):
+        rec1 = json.loads((tmp_path / "a" / "runs" / f"{name}-seed0.json").read_text())
+        rec3 = json.loads((tmp_path / "b" / "runs" / f"{name}-seed0.json").read_text())
+        assert rec3["settings"]["label_draws"] == 3 and len(rec3["linear_per_draw"]) == 3
+        assert rec3["linear"] == pytest.approx(sum(rec3["linear_per_draw"]) / 3)
+        assert rec3["linear_per_draw"][0] == rec1["linear"]  # draw 0 is the single draw
+    assert [r["method"] for r in three.rows] == [r["method"] for r in single.rows]
+    again = bench.run(one, out_dir=tmp_path / "a", label_draws=3, **TINY)
+    assert len(again.trained) == 2  # made with one draw: not reused for three
+
+
 def test_several_seeds_give_a_mean_and_a_spread(tmp_path):
     res = bench.run("relative_position, denoising-ae", seeds=(0, 1), out_dir=tmp_path, **TINY)
     assert [r["method"] for r in res.rows] == [bench.BASELINE, "RelativePosition", "DenoisingAE"]

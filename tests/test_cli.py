@@ -105,6 +105,12 @@ def test_evaluate_reads_back_a_train_checkpoint(trained, capsys):
     assert cli.main(["evaluate", str(trained / "last.pt"), "--eval-n", "64",
                      "--labels-per-class", "3", "--method", "SimCLR"]) == 0
     assert f"{knn:.3f}" in capsys.readouterr().out
+    assert cli.main(["evaluate", str(trained), "--eval-n", "64", "--labels-per-class", "3",
+                     "--label-draws", "2"]) == 0
+    assert "linear probe (3 labels per class, mean of 2 draws): " in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["evaluate", str(trained), "--label-draws", "0"])
+    assert "expected a whole number >= 1, got '0'" in capsys.readouterr().err
 
 
 def test_evaluate_explains_missing_corrupt_and_foreign_checkpoints(trained, tmp_path):

@@ -277,6 +277,24 @@ def test_evaluate_encoder_on_an_easy_task():
     assert ev.evaluate_encoder(nn.Flatten(), StandIn(x2, y2), StandIn(xt, yt), k=5) == scores
 
 
+def test_evaluate_encoder_averages_the_probe_over_label_draws():
+    # A hard task (noise features), so that different draws of 2 labels per class disagree.
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(60, 1, 4, 4, generator=g), torch.arange(60) % 3
+    xt, yt = torch.rand(60, 1, 4, 4, generator=g), torch.arange(60) % 3
+    train, test = StandIn(x, y), StandIn(xt, yt)
+    three = ev.evaluate_encoder(nn.Flatten(), train, test, labels_per_class=2, seed=4, draws=3)
+    per_draw = three["linear_per_draw"]
+    assert len(per_draw) == 3 and len(set(per_draw)) > 1
+    assert three["linear"] == pytest.approx(sum(per_draw) / 3)
+    for j in range(3):  # draw j is the single draw of seed + j
+        one = ev.evaluate_encoder(nn.Flatten(), train, test, labels_per_class=2, seed=4 + j)
+        assert set(one) == {"knn", "linear"} and one["knn"] == three["knn"]
+        assert one["linear"] == per_draw[j]
+    with pytest.raises(ValueError, match="draws must be at least 1"):
+        ev.evaluate_encoder(nn.Flatten(), train, test, draws=0)
+
+
 def test_real_image_dataset_fast_path_and_same_few_labels_as_data_module():
     from minissl.data import ImageDataset, few_labels
 
