@@ -653,8 +653,8 @@ def evaluate_encoder(
         seed: seed of the choice of labelled examples and of the probe.
         draws: independent draws of the labelled examples (seeds ``seed``, ``seed + 1``,
             ...; draw ``j`` is the single draw of ``seed + j``); ``linear`` is the mean of
-            their probes. With ten labels per class one draw
-            moves the accuracy by a point or two, so comparisons of close methods want a few.
+            their probes. With ten labels per class one draw moves the accuracy by a point
+            or two, so comparisons of close methods want a few.
 
     Returns:
         ``{"knn": float, "linear": float}``, accuracies in [0, 1]; with ``draws > 1`` also
