@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
+import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -146,10 +146,8 @@ def _load_data(P: profiles.Profile, dataset: str | None, n_train: int | None,
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, 0.0
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    """Mean and sample standard deviation (0 for a single value)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def _write_json(path: Path, record: dict[str, Any]) -> None:

@@ -147,13 +147,13 @@ def _train(args: argparse.Namespace) -> int:
     batch_size = args.batch_size or P.batch_size
     per_epoch = len(train) // batch_size
     clock = {"t": time.perf_counter(), "step": 0}
-    features_of = (lambda m: recipes.backbone_of(m)) if recipe_cfg else (lambda m: m.encoder)
 
     def report(m, step):
         now = time.perf_counter()
         images_per_s = (step - clock["step"]) * batch_size / max(now - clock["t"], 1e-9)
-        knn = evaluate.knn_accuracy(*evaluate.extract_features(features_of(m), probe_train),
-                                    *evaluate.extract_features(features_of(m), test))
+        features = recipes.backbone_of(m)
+        knn = evaluate.knn_accuracy(*evaluate.extract_features(features, probe_train),
+                                    *evaluate.extract_features(features, test))
         mem = (f", peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
                if torch.cuda.is_available() else "")
         print(f"epoch {step / per_epoch:6.2f}  step {step:6d}  {images_per_s:9.0f} images/s"
@@ -231,9 +231,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     test = data.load(name, "test", n=args.eval_n, root=root, download=args.download)
     arch = (args.backbone or meta.get("backbone") or P.backbone).lower()
     width = args.width or meta.get("width") or P.width
-    method, recipe_cfg = _build_method(cls, train, backbone=arch, width=width,
-                                       seed=meta.get("seed", 0), lr=None,
-                                       extra=meta.get("method_args", {}))
+    method, _ = _build_method(cls, train, backbone=arch, width=width,
+                              seed=meta.get("seed", 0), lr=None,
+                              extra=meta.get("method_args", {}))
     try:
         method.load_state_dict(state["model"])
     except RuntimeError as err:
@@ -244,7 +244,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"width={width} on {name} ({first}). Pass the --method, --backbone, --width and "
             f"--dataset the checkpoint was trained with.") from err
     method.to(resolve_device(args.device)).eval()
-    encoder = recipes.backbone_of(method) if recipe_cfg else method.encoder
+    encoder = recipes.backbone_of(method)
     print(train.describe())
     print(test.describe())
     print(f"{cls.__name__} from {file} (step {state.get('step', '?')}), backbone {arch}")

@@ -665,13 +665,13 @@ def evaluate_encoder(
         >>> sorted(evaluate_encoder(nn.Flatten(), (x, y), (x, y), labels_per_class=3))
         ['knn', 'linear']
     """
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1 (one draw of labelled examples); got {draws}")
     ftr, ytr = extract_features(encoder, train_data)
     fte, yte = extract_features(encoder, test_data)
     labelled = ytr >= 0  # (N,) an unlabelled split (label -1) may be part of the train data
     ftr, ytr = ftr[labelled], ytr[labelled]
     K = getattr(train_data, "num_classes", None) or _num_classes(ytr, yte)
-    if draws < 1:
-        raise ValueError(f"draws must be at least 1 (one draw of labelled examples); got {draws}")
     linear = []
     for s in range(seed, seed + draws):
         idx = few_label_indices(ytr, labels_per_class, seed=s)

@@ -205,10 +205,11 @@ def backbone_of(method: nn.Module, name: str | None = None) -> nn.Module:
     """The part of a built method whose features are scored: the common backbone.
 
     For most methods this is ``method.encoder``; the VAE's encoder ends in the code's mean
-    and variance, so its backbone is ``method.encoder.body``.
+    and variance, so its backbone is ``method.encoder.body``. A method without a recipe
+    (e.g. ``Supervised``) is scored on its ``encoder``.
 
     Args:
-        method: a method made by :func:`build`.
+        method: a method made by :func:`build`, or any method with an ``encoder``.
         name: its recipe name (default: found from the method's class).
 
     Example:
@@ -217,6 +218,8 @@ def backbone_of(method: nn.Module, name: str | None = None) -> nn.Module:
         >>> backbone_of(vae).feature_dim
         32
     """
+    if name is None and type(method).__name__.lower() not in RECIPES:
+        return method.encoder
     path = _recipe(name or type(method).__name__).features
     part = method
     for attr in path.split("."):

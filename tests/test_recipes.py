@@ -128,3 +128,14 @@ def test_swav_keeps_its_feature_queue_only_for_small_batches(tiny):
     assert queue == {16: recipes.RECIPES["swav"].kwargs["queue_length"], 256: 0}
     forced, _ = recipes.build("swav", train, width=4, batch_size=256, queue_length=64)
     assert forced.queue.shape[1] == 64
+
+
+def test_backbone_of_a_method_without_a_recipe_is_its_encoder(tiny):
+    from minissl.methods import Supervised
+
+    train, _ = tiny
+    encoder = recipes.make_encoder(train, width=4)
+    model = Supervised(encoder, encoder.feature_dim, num_classes=train.num_classes)
+    assert recipes.backbone_of(model) is encoder
+    with pytest.raises(ValueError, match="no recipe for method 'supervised'"):
+        recipes.backbone_of(model, "supervised")  # a name given explicitly must be a recipe
