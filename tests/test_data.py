@@ -341,6 +341,22 @@ def test_shapes_image_size_and_nuisance_switches():
         make_shapes(4, nuisance={"color": False})
 
 
+def test_shapes_plain_variant_has_a_flat_background_and_the_same_shapes():
+    plain = load("shapes", n=64, nuisance=data.PLAIN)
+    full = load("shapes", n=64)
+    assert set(data.PLAIN) <= set(data.shapes.NUISANCES)
+    # Flat dark background at every corner, no clutter, no noise ...
+    corners = plain.images[:, :, [0, 0, -1, -1], [0, -1, 0, -1]]  # (64, 3, 4)
+    assert torch.allclose(corners, torch.full_like(corners, 0.1))
+    assert (plain.factors["clutter"] == 0).all()
+    # ... while the class and the shape's colour, position, scale and rotation still vary.
+    assert torch.equal(plain.labels, full.labels)
+    for factor in ("position", "scale", "rotation"):
+        assert torch.equal(plain.factors[factor], full.factors[factor])
+        assert plain.factors[factor].std() > 0
+    assert plain.factors["colour"].std(0).min() > 0.05
+
+
 def test_shapes_nuisance_factors_do_not_depend_on_class():
     ds = make_shapes(2048, seed=3)
     img_mean = ds.images.mean(dim=(1, 2, 3))  # overall brightness of each image

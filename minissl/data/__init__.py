@@ -35,7 +35,7 @@ from . import real as _real
 from . import shapes as _shapes
 from .dataset import ImageDataset, few_label_indices, few_labels
 from .real import default_root, read_idx
-from .shapes import make_shapes
+from .shapes import PLAIN, make_shapes
 from .text import (
     DOC_CLASSES,
     SPECIALS,
@@ -142,7 +142,7 @@ def load(
         seed: seed of the subset permutation; for ``shapes`` also the generation seed.
         **kw: ``size=`` resizes every data set to size x size (for ``shapes`` it is the
             drawing size, ``image_size``); ``nuisance=`` switches factors of ``shapes`` off
-            (see :func:`make_shapes`).
+            (see :func:`make_shapes`; ``nuisance=PLAIN`` gives the flat-background variant).
 
     Example:
         >>> ds = load("shapes", "test", n=64, nuisance={"clutter": False})
@@ -176,6 +176,7 @@ __all__ = [
     "available",
     "splits",
     "make_shapes",
+    "PLAIN",
     "few_label_indices",
     "few_labels",
     "default_root",
