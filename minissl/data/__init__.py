@@ -35,7 +35,7 @@ from . import real as _real
 from . import shapes as _shapes
 from .dataset import ImageDataset, few_label_indices, few_labels
 from .real import default_root, read_idx
-from .shapes import PLAIN, make_shapes
+from .shapes import make_shapes
 from .text import (
     DOC_CLASSES,
     SPECIALS,
@@ -49,6 +49,11 @@ from .text import (
     text_splits,
     token_windows,
 )
+
+#: The switches for ``nuisance=`` that give the plain ``shapes`` variant. It has a flat
+#: background, no clutter and no noise; the shape's colour, position, scale and rotation
+#: still vary. Chapters 3 and 8 train on it (``load("shapes", "train", nuisance=PLAIN)``).
+PLAIN = _shapes.PLAIN
 
 # name -> (one-line description, splits)
 _DATASETS: dict[str, tuple[str, tuple[str, ...]]] = {
