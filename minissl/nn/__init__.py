@@ -15,10 +15,15 @@ Example:
 
 from __future__ import annotations
 
-from minissl.nn.backbones import BACKBONES, BasicBlock, ConvNet, ResNet18, backbone, check_images
+from minissl.nn import backbones as _backbones
+from minissl.nn.backbones import BasicBlock, ConvNet, ResNet18, backbone, check_images
 from minissl.nn.heads import MLPHead
 from minissl.nn.transformer import TransformerBlock, TransformerEncoder, attention_mask
 from minissl.nn.vit import TinyViT, sincos_pos_embed
+
+#: The names :func:`backbone` accepts (case-insensitive); chapters and the command line offer
+#: these as choices.
+BACKBONES = _backbones.BACKBONES
 
 __all__ = [
     "BACKBONES", "BasicBlock", "ConvNet", "MLPHead", "ResNet18", "TinyViT", "TransformerBlock",
