@@ -22,9 +22,7 @@ CLASSES = ["circle", "ring", "square", "triangle", "cross", "star", "crescent", 
 # Nuisance factors that can be switched off one by one (all on by default).
 NUISANCES = ("colour", "position", "scale", "rotation", "background", "clutter", "noise")
 
-# The nuisance switches of the "plain" variant: a flat background with no clutter and no
-# noise, while the colour, position, scale and rotation of the shape still vary. Short CPU
-# runs of the two-view methods learn far more here (chapter 3 measures by how much).
+# The plain variant's switches; documented where minissl.data exports it as data.PLAIN.
 PLAIN = {"background": False, "clutter": False, "noise": False}
 
 SPLITS = ("train", "test")
