@@ -33,9 +33,13 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import inspect
 import math
+import numbers
 import os
 import random
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -57,7 +61,41 @@ class TrainingDiverged(MinisslError):
 
 @dataclass
 class TrainConfig:
-    """Everything :func:`fit` needs to know. Every field has a default that works."""
+    """Everything :func:`fit` needs to know. Every field has a default that works.
+
+    Fields are checked when the config is made: a wrong type or an impossible value
+    (``epochs=0``, ``batch_size="32"``) raises a ``TypeError`` or ``ValueError`` naming it.
+
+    Attributes:
+        epochs: passes over the data (at least 1).
+        max_steps: if set, the number of optimizer steps (overrides ``epochs``).
+        batch_size: examples per optimizer step (per process under ``torchrun``).
+        lr: peak learning rate, reached at the end of warm-up.
+        optimizer: ``"adamw"``, ``"adam"`` or ``"sgd"``.
+        momentum: SGD momentum (ignored by Adam and AdamW).
+        weight_decay: decoupled for AdamW; biases and norm weights get none.
+        warmup_steps: linear warm-up from 0 to ``lr`` over this many steps.
+        schedule: ``"cosine"`` (decay to ``min_lr_ratio * lr``) or ``"constant"``.
+        min_lr_ratio: where the cosine schedule ends, as a fraction of ``lr`` (0 to 1).
+        grad_clip: clip the global gradient norm to this value; ``None``: no clipping.
+        device: ``"auto"`` picks CUDA (or MPS) when present, else the CPU.
+        precision: ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"fp16"`` (fp16 uses a GradScaler).
+        compile: wrap ``training_step`` in ``torch.compile`` (worth it on GPUs).
+        seed: seeds the weights' RNG use, the data order and the augmentations.
+        checkpoint_dir: where ``last.pt`` goes; ``None``: no checkpoints.
+        checkpoint_every: steps between checkpoints (default: once an epoch).
+        resume: continue from ``checkpoint_dir/last.pt`` when it exists. The checkpoint
+            records the run that wrote it (method, its arguments, data, this config); a
+            different run is refused rather than continued. ``resume=False`` starts afresh
+            and overwrites the checkpoint.
+        progress: show a tqdm progress bar with the loss.
+        log_every: record the history every this many steps.
+        drop_last: drop the last incomplete batch (keeps batch statistics stable).
+        desc: the progress bar's label.
+        eval_every: call ``callback`` every this many steps (and at the end).
+        callback: ``callback(method, step) -> dict | None``, numbers to log (e.g. a kNN
+            accuracy during training); called every ``eval_every`` steps.
+    """
 
     epochs: int = 10  # passes over the data
     max_steps: int | None = None  # if set, the number of optimizer steps (overrides epochs)
@@ -84,6 +122,68 @@ class TrainConfig:
     eval_every: int | None = None  # call `callback` every this many steps (and at the end)
     callback: Callable[[nn.Module, int], dict | None] | None = field(default=None, repr=False)
     # callback(method, step) -> dict of numbers to log (e.g. kNN accuracy during training)
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+
+
+def _whole(cfg: TrainConfig, name: str, low: int, optional: bool = False) -> None:
+    value = getattr(cfg, name)
+    if optional and value is None:
+        return
+    kind = "None or a whole number" if optional else "a whole number"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"TrainConfig.{name} must be {kind} >= {low}; got {value!r} "
+                        f"({type(value).__name__})")
+    if value < low:
+        raise ValueError(f"TrainConfig.{name} must be {kind} >= {low}; got {value}")
+
+
+def _real(cfg: TrainConfig, name: str, low: float, high: float = math.inf,
+          optional: bool = False, strict: bool = False) -> None:
+    value = getattr(cfg, name)
+    if optional and value is None:
+        return
+    bound = f"> {low:g}" if strict else f">= {low:g}"
+    if high < math.inf:
+        bound += f" and <= {high:g}"
+    kind = "None or a number" if optional else "a number"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"TrainConfig.{name} must be {kind} {bound}; got {value!r} "
+                        f"({type(value).__name__})")
+    if not math.isfinite(value) or value < low or (strict and value == low) or value > high:
+        raise ValueError(f"TrainConfig.{name} must be {kind} {bound}; got {value}")
+
+
+def _check_fields(cfg: TrainConfig) -> None:
+    """Type and range of every field, so a bad value fails where the config is made."""
+    # With max_steps set the epoch count is not used, so 0 is allowed there.
+    _whole(cfg, "epochs", 0 if cfg.max_steps is not None else 1)
+    _whole(cfg, "max_steps", 1, optional=True)
+    _whole(cfg, "batch_size", 1)
+    _real(cfg, "lr", 0.0)
+    _real(cfg, "momentum", 0.0)
+    _real(cfg, "weight_decay", 0.0)
+    _whole(cfg, "warmup_steps", 0)
+    _real(cfg, "min_lr_ratio", 0.0, 1.0)
+    _real(cfg, "grad_clip", 0.0, optional=True, strict=True)
+    _whole(cfg, "seed", 0)
+    _whole(cfg, "checkpoint_every", 1, optional=True)
+    _whole(cfg, "log_every", 1)
+    _whole(cfg, "eval_every", 0, optional=True)  # 0 or None: the callback is never called
+    for name in ("optimizer", "schedule", "precision", "desc"):
+        if not isinstance(getattr(cfg, name), str):
+            raise TypeError(f"TrainConfig.{name} must be a string; got "
+                            f"{getattr(cfg, name)!r}")
+    if not isinstance(cfg.device, (str, torch.device)):
+        raise TypeError(f"TrainConfig.device must be a string such as 'auto', 'cpu' or "
+                        f"'cuda'; got {cfg.device!r}")
+    if cfg.checkpoint_dir is not None and not isinstance(cfg.checkpoint_dir, (str, os.PathLike)):
+        raise TypeError(f"TrainConfig.checkpoint_dir must be None or a path; got "
+                        f"{cfg.checkpoint_dir!r}")
+    if cfg.callback is not None and not callable(cfg.callback):
+        raise TypeError(f"TrainConfig.callback must be None or a function (method, step); "
+                        f"got {cfg.callback!r}")
 
 
 class History:
@@ -393,13 +493,46 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _writable_folder(folder: Path) -> None:
+    """Create ``folder`` if needed and check that files can be written there."""
+    if folder.exists() and not folder.is_dir():
+        raise MinisslError(f"checkpoint_dir {folder} is a file, not a folder; give a folder "
+                           "(it is created when missing)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        raise MinisslError(
+            f"cannot write checkpoints to {folder} ({err.strerror or err}); make the folder "
+            "writable or set checkpoint_dir to another one") from err
+
+
 def save_checkpoint(path: str | os.PathLike, **state: Any) -> None:
-    """Write ``state`` with ``torch.save`` atomically: a crash never leaves half a file."""
+    """Write ``state`` with ``torch.save`` atomically: a crash never leaves half a file.
+
+    The state goes to a temporary file in the same folder, is flushed to disk, and only
+    then replaces ``path``; a reader sees the old checkpoint or the new one, never a mix.
+
+    Raises:
+        MinisslError: the file cannot be written (a read-only folder, a full disk); the
+            message names the path. An older checkpoint at ``path`` is left as it was.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # atomic on POSIX and Windows
+    _writable_folder(path.parent)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic on POSIX and Windows
+    except (OSError, RuntimeError) as err:
+        tmp.unlink(missing_ok=True)
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise MinisslError(
+            f"cannot write the checkpoint {path} ({first}); check that its folder is "
+            "writable and has free space, or set checkpoint_dir to another folder") from err
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
@@ -407,14 +540,164 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
     path = Path(path)
     if not path.exists():
         raise MinisslError(f"no checkpoint at {path}; train first, or check checkpoint_dir")
+    if path.is_dir():
+        raise MinisslError(f"{path} is a folder; give the checkpoint file in it "
+                           f"({path / CHECKPOINT_NAME})")
+    advice = "Delete it to start the run afresh, or point checkpoint_dir at a good one."
+    if path.stat().st_size == 0:
+        raise MinisslError(f"the checkpoint {path} is corrupt: the file is empty (0 bytes), "
+                           f"e.g. left by a full disk or a copy that failed. {advice}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # truncated zip, wrong format, unsafe pickle...
         raise MinisslError(
             f"the checkpoint {path} is corrupt or not a minissl checkpoint "
-            f"({err.__class__.__name__}: {str(err).splitlines()[0][:200]}). "
-            "Delete it to start the run afresh, or point checkpoint_dir at a good one."
+            f"({_why_unreadable(err)}). {advice}"
         ) from err
+
+
+def _why_unreadable(err: Exception) -> str:
+    # torch's own message advises weights_only=False, which would run whatever code the
+    # file holds; say what is wrong with the file instead.
+    text = str(err)
+    if "weights_only" in text or "Unsupported global" in text:
+        return ("it is not a file written by torch.save with tensors and plain values "
+                "only; minissl does not load files that can run code")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return f"{type(err).__name__}: {lines[0][:200]}" if lines else type(err).__name__
+
+
+# Fields of TrainConfig that decide what a run computes; the others (device, progress,
+# where and how often to checkpoint, logging, the callback) can change between resumes.
+RUN_FIELDS = ("epochs", "max_steps", "batch_size", "lr", "optimizer", "momentum",
+              "weight_decay", "warmup_steps", "schedule", "min_lr_ratio", "grad_clip",
+              "precision", "seed", "drop_last")
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as int/float/str/bool/None or lists of them; None when it is none of these."""
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, (tuple, list)):
+        items = [_plain(v) for v in value]
+        return items if all(i is not None or v is None for i, v in zip(items, value)) else None
+    return None
+
+
+def _method_arguments(method: nn.Module) -> dict:
+    """The method's constructor arguments that it keeps as plain attributes."""
+    try:
+        names = list(inspect.signature(type(method).__init__).parameters)[1:]
+    except (TypeError, ValueError):
+        return {}
+    out = {}
+    for name in names:
+        value = method.__dict__.get(name, None)
+        if value is not None and _plain(value) is not None:
+            out[name] = _plain(value)
+    return out
+
+
+def _data_digest(tensors: tuple[torch.Tensor, ...]) -> str:
+    """A short digest of the data: every shape and dtype, plus up to 64 evenly spaced items."""
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(f"{tuple(t.shape)}{t.dtype}".encode())
+        if len(t):
+            idx = torch.linspace(0, len(t) - 1, min(len(t), 64)).round().long()
+            sample = t.detach()[idx.to(t.device)].cpu().contiguous()
+            h.update(sample.numpy().tobytes() if sample.dtype != torch.bfloat16
+                     else sample.float().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _data_fingerprint(data: Any) -> dict:
+    if isinstance(data, torch.Tensor):
+        data = (data,)
+    if hasattr(data, "images") and hasattr(data, "labels"):
+        return {"name": str(getattr(data, "name", "")), "split": str(getattr(data, "split", "")),
+                "size": len(data.images), "digest": _data_digest((data.images, data.labels))}
+    if isinstance(data, tuple) and all(isinstance(t, torch.Tensor) for t in data):
+        return {"name": "tensors", "size": len(data[0]), "digest": _data_digest(data)}
+    if isinstance(data, torch.utils.data.DataLoader):
+        inner = data.dataset
+        size = len(inner) if hasattr(inner, "__len__") else None
+        return {"name": type(inner).__name__, "size": size, "batch_size": data.batch_size}
+    return {"name": type(data).__name__, "size": len(data) if hasattr(data, "__len__") else None}
+
+
+def run_fingerprint(method: nn.Module, data: Any, config: TrainConfig) -> dict:
+    """What decides a run: the method and its arguments, the data, and the config.
+
+    :func:`fit` stores this in every checkpoint and, before resuming, compares it with the
+    run it is asked to do; a difference is refused (see :func:`check_resume`). The data is
+    summarised by its name, size and a digest of some of its items (which also tells apart
+    two draws with different seeds).
+
+    Example:
+        >>> fp = run_fingerprint(torch.nn.Linear(2, 1), torch.zeros(8, 2), TrainConfig())
+        >>> sorted(fp), fp["method"]["name"], fp["data"]["size"]
+        (['config', 'data', 'method'], 'Linear', 8)
+    """
+    return {
+        "method": {"name": type(method).__qualname__, "arguments": _method_arguments(method)},
+        "data": _data_fingerprint(data),
+        "config": {k: _plain(getattr(config, k)) for k in RUN_FIELDS},
+    }
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def check_resume(state: dict, fingerprint: dict, path: str | os.PathLike) -> None:
+    """Refuse to resume ``state`` (a loaded checkpoint) for a run with another fingerprint.
+
+    Raises:
+        MinisslError: naming every field that differs, with the checkpoint's value and the
+            new one, and saying how to start afresh.
+    """
+    stored = state.get("fingerprint")
+    if not isinstance(stored, dict):
+        return  # written before runs were fingerprinted: fit warns and resumes
+    old, new = _flatten(stored), _flatten(fingerprint)
+    absent = "(not set)"
+    diffs = [f"{k}: {old.get(k, absent)!r} there, {new.get(k, absent)!r} now"
+             for k in sorted(set(old) | set(new))
+             if old.get(k, absent) != new.get(k, absent)
+             and not (k.startswith("method.arguments.") and k not in old)]
+    if diffs:
+        shown = "; ".join(diffs[:8]) + (f"; and {len(diffs) - 8} more" if len(diffs) > 8 else "")
+        raise MinisslError(
+            f"the checkpoint {path} holds another run and does not fit this one ({shown}). "
+            "To start afresh and overwrite it, pass resume=False (`--fresh` on the command "
+            "line); to keep it, use another checkpoint_dir; to continue it, repeat the "
+            "settings it was made with.")
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """:func:`fit` was stopped by Ctrl-C (or SIGTERM under the command line).
+
+    Still a ``KeyboardInterrupt``, so it stops a script as before; ``str()`` is one line
+    saying where the last checkpoint is. Attributes: ``step`` (the step reached),
+    ``saved_step`` (that of the last checkpoint, or None) and ``checkpoint`` (its path, or
+    None).
+    """
+
+    def __init__(self, message: str, step: int, saved_step: int | None,
+                 checkpoint: Path | None):
+        super().__init__(message)
+        self.step, self.saved_step, self.checkpoint = step, saved_step, checkpoint
 
 
 # --------------------------------------------------------------------------- fit
@@ -487,11 +770,17 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
     step = 0
 
     ckpt_path = Path(cfg.checkpoint_dir) / CHECKPOINT_NAME if cfg.checkpoint_dir else None
+    if ckpt_path is not None and rank == 0:
+        _writable_folder(ckpt_path.parent)  # now, not after the first epoch of work
+    fingerprint = run_fingerprint(method, data, cfg)
     # Checkpoints hold rank 0's RNG state: resumption is exact for one process; under DDP
     # the other ranks continue with fresh (but still seeded) augmentation streams.
     every = cfg.checkpoint_every or batches.per_epoch
+    saved_step: int | None = None  # the step of the last checkpoint of this run
     if ckpt_path is not None and cfg.resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, map_location=device)
+        _check_train_state(state, ckpt_path)
+        check_resume(state, fingerprint, ckpt_path)
         try:
             method.load_state_dict(state["model"])
             if single:  # the single-optimizer format: one optimizer, scheduler, scaler
@@ -510,7 +799,17 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
             ) from err
         history.load_state_dict(state["history"])
         _set_rng_state(state["rng"])
-        step = int(state["step"])
+        step = saved_step = int(state["step"])
+        if rank == 0:
+            if "fingerprint" not in state:
+                print(f"warning: {ckpt_path} does not record which run wrote it (an older "
+                      f"minissl made it); resuming at step {step} of {total} without checking "
+                      "that the settings match", flush=True)
+            elif step >= total:
+                print(f"{ckpt_path} holds this run, complete (step {step} of {total}): "
+                      "nothing left to train; resume=False trains it again", flush=True)
+            else:
+                print(f"resuming from {ckpt_path} at step {step} of {total}", flush=True)
 
     def checkpoint() -> None:
         if ckpt_path is not None and rank == 0:
@@ -525,6 +824,7 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
                     "scalers": {k: s.state_dict() for k, s in scalers.items()}}
             save_checkpoint(ckpt_path, model=method.state_dict(), **opt_state,
                             history=history.state_dict(), rng=_rng_state(), step=step,
+                            fingerprint=fingerprint,
                             config={k: v for k, v in asdict(cfg).items()
                                     if isinstance(v, (int, float, str, bool, type(None)))})
 
@@ -550,11 +850,15 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
         bar = tqdm(total=total, initial=step, desc=cfg.desc, leave=True, dynamic_ncols=True)
     started = time.perf_counter()
     last_saved = step
+    checked = False
     try:
         while step < total:
             epoch, skip = divmod(step, batches.per_epoch)
             for batch in batches.epoch(epoch, skip):
                 batch = _to_device(batch, device)
+                if not checked:  # where the data enters: the first batch of this call
+                    _check_batch(batch)
+                    checked = True
                 logged: dict[str, float] = {}
                 log_now = (step + 1) % cfg.log_every == 0 or step + 1 == total
                 value = 0.0
@@ -567,14 +871,20 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
                     loss = out["loss"]
                     phase_value = float(_mean_over_ranks(loss.detach(), world))
                     if not math.isfinite(phase_value):
-                        where = (f"the last good checkpoint (step {last_saved}) is kept at "
-                                 f"{ckpt_path}" if ckpt_path is not None and ckpt_path.exists()
-                                 else "no checkpoint was written (set checkpoint_dir to keep one)")
+                        if saved_step is not None:
+                            where = (f"the last good checkpoint (step {last_saved}) is kept at "
+                                     f"{ckpt_path}")
+                        elif ckpt_path is not None:
+                            where = (f"no checkpoint was written yet (the first was due at "
+                                     f"step {every} in {ckpt_path.parent})")
+                        else:
+                            where = "no checkpoint was written (set checkpoint_dir to keep one)"
                         what = "the loss" if single else f"the loss of phase {name!r}"
+                        shown = "nan" if math.isnan(phase_value) else (
+                            "+inf" if phase_value > 0 else "-inf")
                         raise TrainingDiverged(
-                            f"{what} became {phase_value} at step {step} (epoch {epoch}); "
-                            f"{where}. Try a lower lr, grad_clip=1.0, more warm-up or "
-                            "precision='fp32'."
+                            f"{what} became {shown} at step {step} (epoch {epoch}); "
+                            f"{where}. {_divergence_advice(batch, step)}"
                         )
                     value += phase_value
                     scaler = scalers[name]
@@ -614,8 +924,23 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
                     started = time.perf_counter()
                     checkpoint()
                     last_saved = step
+                    if ckpt_path is not None:
+                        saved_step = step
                 if step >= total:
                     break
+    except KeyboardInterrupt as err:
+        if isinstance(err, TrainingInterrupted):
+            raise
+        if saved_step is not None:
+            where = (f"the last checkpoint (step {saved_step}) is {ckpt_path}; the same call "
+                     "again resumes from it")
+        elif ckpt_path is not None:
+            where = f"no checkpoint was written yet in {ckpt_path.parent}"
+        else:
+            where = "no checkpoint was kept (set checkpoint_dir to resume a stopped run)"
+        raise TrainingInterrupted(f"training stopped at step {step} of {total}: {where}",
+                                  step, saved_step,
+                                  ckpt_path if saved_step is not None else None) from None
     finally:
         if bar is not None:
             bar.close()
@@ -643,6 +968,58 @@ def _validate(cfg: TrainConfig) -> None:
             raise ValueError(f"unknown {name} {getattr(cfg, name)!r}; use one of {list(valid)}")
     if cfg.batch_size < 1 or cfg.log_every < 1:
         raise ValueError("batch_size and log_every must be at least 1")
+
+
+def _check_train_state(state: Any, path: Path) -> None:
+    """A file :func:`fit` can resume from: the entries every checkpoint of it holds."""
+    if not isinstance(state, dict):
+        raise MinisslError(f"{path} is not a checkpoint of minissl.train.fit (it holds a "
+                           f"{type(state).__name__}); delete it or use another checkpoint_dir")
+    missing = [k for k in ("model", "history", "rng", "step") if k not in state]
+    if missing:
+        raise MinisslError(f"{path} is not a checkpoint of minissl.train.fit (no {missing} "
+                           "entries); delete it or use another checkpoint_dir")
+
+
+def _floats(batch: Any, where: str = "batch") -> Iterator[tuple[str, torch.Tensor]]:
+    """The floating-point tensors of a batch, each with a name saying where it sits."""
+    if isinstance(batch, torch.Tensor):
+        if batch.is_floating_point():
+            yield where, batch
+    elif isinstance(batch, (list, tuple)):
+        for i, item in enumerate(batch):
+            yield from _floats(item, f"{where}[{i}]")
+    elif isinstance(batch, dict):
+        for key, item in batch.items():
+            yield from _floats(item, f"{where}[{key!r}]")
+
+
+def _check_batch(batch: Any) -> None:
+    """Finite values, and images (4-D batches) that are not 0..255 pixels."""
+    for where, t in _floats(batch):
+        finite = torch.isfinite(t)
+        if not bool(finite.all()):
+            bad = int((~finite).sum())
+            raise ValueError(
+                f"the data has NaN or infinite values: {bad} of {t.numel()} in {where} of the "
+                "first batch. Clean the data (e.g. torch.nan_to_num) or drop those examples "
+                "before training")
+        if t.dim() == 4 and t.numel() and float(t.min()) >= 0 and float(t.max()) > 2:
+            raise ValueError(
+                f"the images in {where} have values up to {float(t.max()):g}, but minissl "
+                "expects images in [0, 1]; convert 0..255 pixels with images / 255")
+
+
+def _divergence_advice(batch: Any, step: int) -> str:
+    for where, t in _floats(batch):
+        if not bool(torch.isfinite(t).all()):
+            return (f"The batch itself holds NaN or infinite values (in {where}): the data is "
+                    "the cause, not the learning rate; clean it and train again.")
+    if step == 0:
+        return ("This is the first step, before any update, so the learning rate is not the "
+                "cause: look at the data (NaN or inf values, images outside [0, 1]) and at "
+                "what the method computes from it.")
+    return "Try a lower lr, grad_clip=1.0, more warm-up or precision='fp32'."
 
 
 def _is_number(v: Any) -> bool:
