@@ -11,7 +11,7 @@ from torch import nn
 from minissl.augment import BYOLAugment
 from minissl.losses import negative_cosine
 from minissl.monitor import embedding_std
-from minissl.nn import MLPHead
+from minissl.nn import MLPHead, ema_update
 
 
 class BYOL(nn.Module):
@@ -102,9 +102,6 @@ class BYOL(nn.Module):
     def on_after_step(self, step: int, total_steps: int) -> None:
         """Move the target towards the online network: ``xi <- tau xi + (1 - tau) theta``."""
         self.tau = self.momentum_at(step, total_steps)
-        pairs = ((self.encoder, self.target_encoder), (self.projector, self.target_projector))
-        for online, target in pairs:
-            for theta, xi in zip(online.parameters(), target.parameters()):
-                xi.mul_(self.tau).add_(theta.detach(), alpha=1 - self.tau)
-            for b_online, b_target in zip(online.buffers(), target.buffers()):
-                b_target.copy_(b_online)  # BN running statistics follow the online network
+        # BN running statistics (the buffers) follow the online network
+        ema_update(self.target_encoder, self.encoder, self.tau)
+        ema_update(self.target_projector, self.projector, self.tau)

@@ -12,7 +12,7 @@ from minissl import distributed
 from minissl.augment import MoCoV2Augment
 from minissl.losses.contrastive import info_nce
 from minissl.methods.simclr import _check_features
-from minissl.nn import MLPHead
+from minissl.nn import MLPHead, ema_update
 
 
 class MoCo(nn.Module):
@@ -149,7 +149,6 @@ class MoCo(nn.Module):
     @torch.no_grad()
     def on_after_step(self, step: int = 0, total_steps: int = 0) -> None:
         """Momentum update of the key side after every optimizer step: θk ← m θk + (1 − m) θq."""
-        m = self.momentum
-        for q_mod, k_mod in ((self.encoder, self.key_encoder), (self.head, self.key_head)):
-            for pq, pk in zip(q_mod.parameters(), k_mod.parameters()):
-                pk.mul_(m).add_(pq.detach(), alpha=1 - m)
+        # Parameters only: the key side keeps the BN statistics of its own forward passes.
+        ema_update(self.key_encoder, self.encoder, self.momentum, buffers=False)
+        ema_update(self.key_head, self.head, self.momentum, buffers=False)

@@ -8,14 +8,7 @@ from torch import nn
 from minissl.augment import SimCLRAugment, TwoViews
 from minissl.losses import negative_cosine
 from minissl.monitor import embedding_std
-from minissl.nn import MLPHead
-
-
-def _split_decay(params) -> list[dict]:
-    # Biases and BN scales (1-D) get no weight decay, as in fit's default groups.
-    params = [p for p in params if p.requires_grad]
-    return [{"params": [p for p in params if p.dim() > 1]},
-            {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
+from minissl.nn import MLPHead, weight_decay_groups
 
 
 class SimSiam(nn.Module):
@@ -87,7 +80,7 @@ class SimSiam(nn.Module):
         better than with the schedule (SimSiam, Sec. 4.2, "Predictor").
         """
         scheduled = [*self.encoder.parameters(), *self.projector.parameters()]
-        groups = _split_decay(scheduled)
-        for g in _split_decay(self.predictor.parameters()):
+        groups = weight_decay_groups(scheduled)
+        for g in weight_decay_groups(self.predictor.parameters()):
             groups.append({**g, "fixed_lr": True})
         return groups

@@ -1,4 +1,4 @@
-"""Convolutional backbones: a small fast ConvNet, a CIFAR-style ResNet-18, and ``backbone(name)``.
+"""Convolutional backbones: a small fast ConvNet and a CIFAR-style ResNet-18.
 
 Every backbone maps images (B, C, H, W) to features (B, feature_dim) and exposes
 ``.feature_dim``. Spatial size is reduced by global average pooling at the end, so the same
@@ -170,35 +170,3 @@ class ResNet18(nn.Module):
         check_images(x, self.in_channels, "ResNet18")
         h = self.stages(self.stem(x))  # (B, 8 * width, H/8, W/8)
         return h.mean(dim=(2, 3))  # (B, feature_dim)
-
-
-def _registry() -> dict[str, type[nn.Module]]:
-    from minissl.nn.vit import TinyViT  # local import: vit.py imports check_images from here
-
-    return {"convnet": ConvNet, "resnet18": ResNet18, "vit_tiny": TinyViT}
-
-
-BACKBONES = ("convnet", "resnet18", "vit_tiny")
-
-
-def backbone(name: str, in_channels: int = 3, **kwargs) -> nn.Module:
-    """Build a backbone by name: ``"convnet"``, ``"resnet18"`` or ``"vit_tiny"``.
-
-    Args:
-        name: one of :data:`BACKBONES` (case-insensitive).
-        in_channels: C of the input images.
-        **kwargs: passed to the constructor, e.g. ``width=16`` or ``image_size=8``.
-
-    Example:
-        >>> backbone("convnet", in_channels=1, width=4).feature_dim
-        32
-        >>> backbone("alexnet")
-        Traceback (most recent call last):
-        ...
-        ValueError: unknown backbone 'alexnet'; use one of ['convnet', 'resnet18', 'vit_tiny']
-    """
-    registry = _registry()
-    key = name.lower()
-    if key not in registry:
-        raise ValueError(f"unknown backbone {name!r}; use one of {sorted(registry)}")
-    return registry[key](in_channels=in_channels, **kwargs)

@@ -28,6 +28,7 @@ class MLPHead(nn.Module):
         num_layers: number of linear layers (1 gives a single linear map).
         batch_norm: BatchNorm1d after every hidden linear layer (its bias is then dropped,
             because BN's shift replaces it).
+        hidden_bias: give the hidden linear layers a bias; ``None``: only without batch norm.
         last_batch_norm: BatchNorm1d on the output too; it has no affine parameters, as in
             SimSiam's projector (Sec. 4.4: "BN ... applied to each fc layer, including the
             output fc").
@@ -43,16 +44,17 @@ class MLPHead(nn.Module):
 
     def __init__(
         self, in_dim: int, hidden_dim: int, out_dim: int, num_layers: int = 2,
-        batch_norm: bool = True, last_batch_norm: bool = False,
+        batch_norm: bool = True, last_batch_norm: bool = False, hidden_bias: bool | None = None,
     ) -> None:
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"MLPHead needs num_layers >= 1; got {num_layers}")
         self.in_dim, self.out_dim = in_dim, out_dim
+        bias = not batch_norm if hidden_bias is None else hidden_bias
         layers: list[nn.Module] = []
         d = in_dim
         for _ in range(num_layers - 1):
-            layers.append(nn.Linear(d, hidden_dim, bias=not batch_norm))
+            layers.append(nn.Linear(d, hidden_dim, bias=bias))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(hidden_dim))
             layers.append(nn.ReLU(inplace=True))

@@ -10,7 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import _accuracy, _classifier, _randint
+from minissl.nn import MLPHead
+
+from ._common import _accuracy, _randint
 
 
 @lru_cache(maxsize=8)
@@ -180,7 +182,7 @@ class Jigsaw(nn.Module):
         self.encoder, self.grid, self.siamese, self.border = encoder, grid, siamese, border
         self.register_buffer("permutations", jigsaw_permutations(grid, n_permutations, seed))
         in_dim = feature_dim * grid * grid if siamese else feature_dim
-        self.head = _classifier(in_dim, n_permutations, hidden)
+        self.head = MLPHead(in_dim, hidden, n_permutations, hidden_bias=True)
         self.generator = None  # set a torch.Generator to make the shuffles reproducible
 
     def training_step(self, batch) -> dict:

@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import _accuracy, _classifier, _randint
+from minissl.nn import MLPHead
+
+from ._common import _accuracy, _randint
 
 NEIGHBOUR_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 
@@ -85,7 +87,7 @@ class RelativePosition(nn.Module):
         super().__init__()
         self.encoder, self.grid, self.gap, self.jitter = encoder, grid, gap, jitter
         self.patch_size = patch_size
-        self.head = _classifier(2 * feature_dim, 8, hidden)
+        self.head = MLPHead(2 * feature_dim, hidden, 8, hidden_bias=True)
         self.generator = None  # set a torch.Generator to make the patches reproducible
 
     def training_step(self, batch) -> dict:

@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import _accuracy, _classifier
+from minissl.nn import MLPHead
+
+from ._common import _accuracy
 
 
 def rotate_batch(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,7 +61,7 @@ class RotationPrediction(nn.Module):
     def __init__(self, encoder: nn.Module, feature_dim: int, hidden: int = 256):
         super().__init__()
         self.encoder = encoder
-        self.head = _classifier(feature_dim, 4, hidden)
+        self.head = MLPHead(feature_dim, hidden, 4, hidden_bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))  # (B, 4) rotation logits
