@@ -49,6 +49,7 @@ class ImageDataset(Dataset):
                 f"images must be float32 in [0, 1]; got dtype {images.dtype} "
                 "(convert uint8 pixels with images.float() / 255)"
             )
+        _check_values(images)
         if not isinstance(labels, torch.Tensor) or labels.dim() != 1:
             shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels)
             raise ValueError(f"labels must be a tensor of shape (N,); got {shape}")
@@ -107,9 +108,11 @@ class ImageDataset(Dataset):
             idx = idx.nonzero().flatten()
         idx = idx.long()
         factors = {k: v[idx] for k, v in self.factors.items()}
-        return ImageDataset(
-            self.images[idx], self.labels[idx], self.classes, self.name, self.split, factors
-        )
+        # The items of a checked data set are checked already: skip the pass over the pixels.
+        out = ImageDataset.__new__(ImageDataset)
+        out.images, out.labels, out.classes = self.images[idx], self.labels[idx], self.classes
+        out.name, out.split, out.factors = self.name, self.split, factors
+        return out
 
     def class_counts(self) -> torch.Tensor:
         """(num_classes,) number of labeled images per class (unlabeled ones are not counted)."""
@@ -139,6 +142,24 @@ class ImageDataset(Dataset):
             f"ImageDataset({self.name!r}, split={self.split!r}, n={len(self)}, "
             f"image_shape={tuple(self.image_shape)}, classes={names})"
         )
+
+
+def _check_values(images: torch.Tensor) -> None:
+    """Images must be finite and in [0, 1] (a rounding error's worth of slack is allowed)."""
+    if not images.numel():
+        return
+    finite = torch.isfinite(images)
+    if not bool(finite.all()):
+        bad = (~finite).flatten(1).any(1).nonzero().flatten()
+        raise ValueError(
+            f"images must be finite; {len(bad)} image(s) hold NaN or infinite values (the "
+            f"first is image {int(bad[0])}). Drop them, or clean them with torch.nan_to_num"
+        )
+    low, high = float(images.min()), float(images.max())
+    if low < -1e-4 or high > 1 + 1e-4:
+        hint = ("; these look like 0..255 pixels: divide by 255" if high > 2 and low >= 0
+                else "; rescale them, e.g. (x - x.min()) / (x.max() - x.min()), or clamp(0, 1)")
+        raise ValueError(f"images must be in [0, 1]; got values from {low:g} to {high:g}{hint}")
 
 
 def few_labels(dataset: ImageDataset, per_class: int, *, seed: int = 0) -> ImageDataset:
