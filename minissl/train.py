@@ -267,7 +267,7 @@ class _Batches:
     """
 
     def __init__(self, data: Any, batch_size: int, drop_last: bool, seed: int,
-                 rank: int = 0, world: int = 1):
+                 rank: int = 0, world: int = 1, device: torch.device | None = None):
         self.seed = seed
         self.rank, self.world = rank, world
         self.loader: torch.utils.data.DataLoader | None = None
@@ -287,6 +287,9 @@ class _Batches:
                 "fit() expects a minissl.data.ImageDataset, a torch Dataset or DataLoader, "
                 f"a tensor of inputs or a tuple of tensors; got {type(data).__name__}"
             )
+        if self.tensors is not None and device is not None:
+            # In-memory data goes to the device once; every batch is then sliced there.
+            self.tensors = _place(self.tensors, device)
         self.batch_size = batch_size
         self.drop_last = drop_last
         n = len(self.loader) if self.loader is not None else self._num_examples()
@@ -314,6 +317,8 @@ class _Batches:
             return
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         order = torch.randperm(self._num_examples(), generator=g)
+        if self.tensors is not None:  # drawn on the CPU (the same order everywhere), used there
+            order = order.to(self.tensors[0].device)
         for b in range(skip, self.per_epoch):
             start = (b * self.world + self.rank) * self.batch_size
             idx = order[start:start + self.batch_size]
@@ -348,6 +353,24 @@ def _dist_info() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+# In-memory data goes to a GPU when it takes at most this share of the free memory.
+DEVICE_DATA_SHARE = 0.5
+
+
+def _place(tensors: tuple[torch.Tensor, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
+    """In-memory tensors on ``device`` (copied once), where they fit.
+
+    On a CUDA device the data moves when it takes at most ``DEVICE_DATA_SHARE`` of the free
+    memory; a larger set stays on the CPU and each batch is copied over as it is sliced.
+    """
+    if device.type == "cuda":
+        size = sum(t.numel() * t.element_size() for t in tensors)
+        free, _ = torch.cuda.mem_get_info(device)
+        if size > DEVICE_DATA_SHARE * free:
+            return tensors
+    return tuple(t.to(device) for t in tensors)
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
@@ -455,8 +478,19 @@ def _precision(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
         # On CPUs autocast rarely speeds up small models, so "auto" means fp32 there.
         if device.type != "cuda":
             return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if _native_bf16(device) else torch.float16
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[p]
+
+
+def _native_bf16(device: torch.device) -> bool:
+    """True where the GPU computes bf16 in hardware: compute capability 8.0 or higher.
+
+    ``torch.cuda.is_bf16_supported()`` is also true on older GPUs (a T4 is 7.5), where bf16
+    is emulated and slow; those get fp16 with a gradient scaler instead.
+    """
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    major, minor = torch.cuda.get_device_capability(index)
+    return (major, minor) >= (8, 0)
 
 
 # -------------------------------------------------------------------- checkpoints
@@ -752,7 +786,7 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
     method.to(device)
     method.train()
 
-    batches = _Batches(data, cfg.batch_size, cfg.drop_last, cfg.seed, rank, world)
+    batches = _Batches(data, cfg.batch_size, cfg.drop_last, cfg.seed, rank, world, device)
     total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * batches.per_epoch
     phases = _phase_groups(method)  # {"": None} for the usual single optimizer
     optimizers = {name: make_optimizer(method, cfg, groups) for name, groups in phases.items()}

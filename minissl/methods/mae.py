@@ -113,7 +113,9 @@ class MAE(nn.Module):
         h = self.decoder_embed(latent)  # (B, 1 + K, Dd)
         # Put each visible token back at its position; every other position is a mask token.
         idx = keep_idx[..., None].expand(-1, -1, h.shape[-1])  # (B, K, Dd)
-        tokens = self.mask_token.expand(B, L, -1).scatter(1, idx, h[:, 1:])  # (B, L, Dd)
+        # Under autocast h may be bf16/fp16 while the mask token is fp32; scatter needs one.
+        mask = self.mask_token.to(h.dtype).expand(B, L, -1)
+        tokens = mask.scatter(1, idx, h[:, 1:])  # (B, L, Dd)
         tokens = torch.cat([h[:, :1], tokens + self.decoder_pos], dim=1)  # (B, 1 + L, Dd)
         return self.decoder_pred(self.decoder(tokens)[:, 1:])  # (B, L, P*P*C)
 
