@@ -290,9 +290,6 @@ class _Batches:
         if self.tensors is not None and device is not None:
             # In-memory data goes to the device once; every batch is then sliced there.
             self.tensors = _place(self.tensors, device)
-        if self.tensors is not None and device is not None:
-            # In-memory data goes to the device once; every batch is then sliced there.
-            self.tensors = _place(self.tensors, device)
         self.batch_size = batch_size
         self.drop_last = drop_last
         n = len(self.loader) if self.loader is not None else self._num_examples()
@@ -356,24 +353,6 @@ def _dist_info() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-# In-memory data goes to a GPU when it takes at most this share of the free memory.
-DEVICE_DATA_SHARE = 0.5
-
-
-def _place(tensors: tuple[torch.Tensor, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
-    """In-memory tensors on ``device`` (copied once), where they fit.
-
-    On a CUDA device the data moves when it takes at most ``DEVICE_DATA_SHARE`` of the free
-    memory; a larger set stays on the CPU and each batch is copied over as it is sliced.
-    """
-    if device.type == "cuda":
-        size = sum(t.numel() * t.element_size() for t in tensors)
-        free, _ = torch.cuda.mem_get_info(device)
-        if size > DEVICE_DATA_SHARE * free:
-            return tensors
-    return tuple(t.to(device) for t in tensors)
 
 
 # In-memory data goes to a GPU when it takes at most this share of the free memory.
