@@ -1,9 +1,11 @@
-"""Small helpers shared by every module: seeding, devices and the package's error type."""
+"""Small helpers shared by every module: seeding, devices, checks and the package's error type."""
 
 from __future__ import annotations
 
+import difflib
 import os
 import random
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -99,3 +101,23 @@ def check_shape(x: torch.Tensor, pattern: tuple, name: str = "input") -> None:
     if not ok:
         want = ", ".join("?" if p is None else str(p) for p in pattern)
         raise ValueError(f"{name} must have shape ({want}); got {tuple(x.shape)}")
+
+
+def did_you_mean(name: str, valid: Iterable[str]) -> str:
+    """The hint that ends an error about a misspelt name: the closest valid name, if any.
+
+    Args:
+        name: the name that was given (callers normalise its case first where that matters).
+        valid: the names that would have worked.
+
+    Returns:
+        ``" Did you mean 'x'?"`` for the closest match, or ``""`` when none is close.
+
+    Example:
+        >>> did_you_mean("simclear", ["simclr", "moco"])
+        " Did you mean 'simclr'?"
+        >>> did_you_mean("xyz", ["simclr", "moco"])
+        ''
+    """
+    close = difflib.get_close_matches(name, list(valid), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""

@@ -16,7 +16,8 @@ from minissl.data import (
     text_corpus,
     token_windows,
 )
-from minissl.data.text import TOPIC_SOURCE, _topics
+from minissl.data.corpora import _topics
+from minissl.data.passages import TOPIC_SOURCE
 from minissl.methods.gpt import unigram_perplexity
 from minissl.nn.transformer import TextEncoder, TokenTransformer
 from minissl.train import TrainConfig, fit

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from minissl import cli, data, profiles
-from minissl.data import text as text_module
+from minissl.data import corpora as text_module
 from minissl.data import text_corpora, text_corpus, text_splits
 from minissl.utils import MinisslError
 

@@ -25,30 +25,21 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import torch
 
+from ..utils import did_you_mean
 from . import digits as _digits
 from . import real as _real
 from . import shapes as _shapes
+from .corpora import text_corpora, text_corpus, text_splits
 from .dataset import ImageDataset, few_label_indices, few_labels
+from .lm_inputs import mlm_mask, token_windows
+from .passages import DOC_CLASSES, DocPassages
 from .real import default_root, read_idx
 from .shapes import make_shapes
-from .text import (
-    DOC_CLASSES,
-    SPECIALS,
-    BPETokenizer,
-    CharTokenizer,
-    DocPassages,
-    WordTokenizer,
-    mlm_mask,
-    text_corpora,
-    text_corpus,
-    text_splits,
-    token_windows,
-)
+from .tokenizers import SPECIALS, BPETokenizer, CharTokenizer, WordTokenizer
 
 #: The switches for ``nuisance=`` that give the plain ``shapes`` variant. It has a flat
 #: background, no clutter and no noise; the shape's colour, position, scale and rotation
@@ -99,8 +90,7 @@ def splits(name: str) -> tuple[str, ...]:
 
 def _check_name(name: str) -> str:
     if name not in _DATASETS:
-        close = difflib.get_close_matches(str(name).lower(), list(_DATASETS), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(str(name).lower(), _DATASETS)
         raise ValueError(f"unknown data set {name!r}; valid names are {list(_DATASETS)}.{hint}")
     return name
 

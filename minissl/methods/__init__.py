@@ -7,8 +7,9 @@ first use, so ``from minissl.methods import RotationPrediction`` loads only that
 
 from __future__ import annotations
 
-import difflib
 import importlib
+
+from minissl.utils import did_you_mean
 
 # public name -> module (under minissl.methods) that defines it
 _REGISTRY = {
@@ -38,11 +39,8 @@ _REGISTRY = {
 def __getattr__(name: str):
     if name in _REGISTRY:
         return getattr(importlib.import_module(f"{__name__}.{_REGISTRY[name]}"), name)
-    close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise AttributeError(
-        f"minissl.methods has no method {name!r}.{hint} Available: {sorted(_REGISTRY)}"
-    )
+    raise AttributeError(f"minissl.methods has no method {name!r}.{did_you_mean(name, _REGISTRY)} "
+                         f"Available: {sorted(_REGISTRY)}")
 
 
 def available() -> list[str]:

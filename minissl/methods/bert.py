@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minissl.data.text import MASK, PAD, SPECIALS, mlm_mask
+from minissl.data.lm_inputs import mlm_mask
+from minissl.data.tokenizers import MASK, PAD, SPECIALS
 from minissl.nn.transformer import TextEncoder, TokenTransformer
 
 
@@ -52,7 +53,7 @@ class BERT(nn.Module):
         mask_prob: fraction of each sequence's tokens that is chosen for prediction.
         mask_id: the ``<mask>`` id; ``pad_id``: the padding id.
         special_ids: ids never chosen nor drawn as replacements (default: the five
-            special tokens of :mod:`minissl.data.text`).
+            special tokens of :mod:`minissl.data.tokenizers`).
 
     Attributes:
         encoder: a :class:`~minissl.nn.transformer.TextEncoder`: (B, T) ids -> (B, D) mean of

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minissl.data.text import PAD
+from minissl.data.tokenizers import PAD
 from minissl.nn.transformer import TextEncoder, TokenTransformer
 
 
