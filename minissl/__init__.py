@@ -5,20 +5,23 @@ The package behind the minissl book. Submodules are imported on use::
     import minissl.data, minissl.train
     profile = minissl.profiles.current()
 
-Public modules: ``profiles``, ``data``, ``augment``, ``nn``, ``losses``, ``methods``,
-``train``, ``evaluate``, ``recipes``, ``bench``, ``viz``, ``widgets``.
+Every public module is reachable as an attribute after a plain ``import minissl``
+(``minissl.deploy``, ``minissl.cluster``, ``minissl.cli``, ...); ``minissl.__all__`` lists
+them. A module is imported the first time it is used, so ``import minissl`` stays fast.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import pkgutil
 
 __version__ = "0.1.0"
 
-_SUBMODULES = (
-    "profiles", "utils", "data", "augment", "nn", "losses", "methods",
-    "train", "evaluate", "recipes", "bench", "viz", "widgets",
-)
+# Every module and package of minissl whose name does not start with "_"; read from the
+# folder, so a new module is public without being listed here.
+_SUBMODULES = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
+                           if not m.name.startswith("_")))
 
 
 def __getattr__(name: str):
@@ -26,7 +29,16 @@ def __getattr__(name: str):
     # an explicit `import minissl.data`.
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module 'minissl' has no attribute {name!r}")
+    if name.startswith("__"):  # e.g. inspect looking for __wrapped__: no suggestion
+        raise AttributeError(f"module 'minissl' has no attribute {name!r}")
+    close = difflib.get_close_matches(name, _SUBMODULES, n=1)
+    hint = f"; did you mean minissl.{close[0]}?" if close else ""
+    raise AttributeError(f"module 'minissl' has no attribute {name!r}{hint} "
+                         f"(modules: {', '.join(_SUBMODULES)})")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_SUBMODULES})
 
 
 __all__ = ["__version__", *_SUBMODULES]

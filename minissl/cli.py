@@ -30,6 +30,9 @@ def _info(args: argparse.Namespace) -> int:
     profile = profiles.current()
     print(f"minissl {minissl.__version__} | torch {torch.__version__}")
     print(profile.describe())
+    # `train` gives every recipe method the profile's ssl_epochs, the baseline its epochs.
+    print(f"train: {profile.ssl_epochs} epochs for every self-supervised method, "
+          f"{profile.epochs} for Supervised (--epochs overrides), batch {profile.batch_size}")
     print(f"device: {resolve_device(profile.device)}")
     print("data sets:")
     for name, description in data.available().items():
@@ -95,7 +98,43 @@ def _parse_value(text: str):
             return cast(text)
         except ValueError:
             pass
-    return {"true": True, "false": False}.get(text.lower(), text)
+    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
+
+
+# Constructor arguments `train` fills in itself; they cannot be given as text.
+_BUILT_ARGS = ("encoder", "feature_dim", "data", "augment", "in_channels", "image_size",
+               "channels")
+
+
+def _method_args(cls, pairs: list[str]) -> dict:
+    """``--method-arg KEY=VALUE`` pairs, checked against ``cls``'s constructor arguments."""
+    import inspect
+
+    params = {k: v for k, v in list(inspect.signature(cls.__init__).parameters.items())[1:]
+              if k not in _BUILT_ARGS and v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)}
+    listed = ", ".join(f"{k}={v.default!r}" if v.default is not v.empty else k
+                       for k, v in params.items()) or "none"
+    out = {}
+    for text in pairs:
+        key, value = _parse_value_pair(text)
+        if key not in params:
+            close = difflib.get_close_matches(key, list(params), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise SystemExit(f"--method-arg {text}: {cls.__name__} has no argument {key!r}."
+                             f"{hint} Its arguments (with defaults): {listed}")
+        default = params[key].default
+        want = type(default) if default is not params[key].empty and default is not None \
+            else None
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if want is not None and not isinstance(value, want) or (
+                want is int and isinstance(value, bool)):
+            kind = {bool: "true or false", int: "a whole number", float: "a number",
+                    str: "a word"}.get(want, want.__name__)
+            raise SystemExit(f"--method-arg {text}: {cls.__name__}'s {key} takes {kind} "
+                             f"(default {default!r}); got {value!r}")
+        out[key] = value
+    return out
 
 
 def _build_method(cls, train, *, backbone: str, width: int, seed: int, lr: float | None,
@@ -126,10 +165,11 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from minissl import data, evaluate, profiles, recipes
-    from minissl.train import TrainConfig, fit
+    from minissl.train import TrainConfig, check_checkpoint, fit
 
     P = profiles.current()
     cls = _method_class(args.method)
+    extra = _method_args(cls, args.method_arg)  # checked before the data loads
     name = _check_dataset(args.dataset or P.image_dataset)
     # The profile's image count belongs to the profile's data set; another one is used whole.
     n_train = args.n_train if args.n_train is not None else (
@@ -138,7 +178,6 @@ def _train(args: argparse.Namespace) -> int:
     test = data.load(name, "test", n=args.eval_n, root=args.data_root, download=args.download)
     probe_train = train.subset(torch.arange(min(len(train), args.eval_n * 5)))
     print(train.describe())
-    extra = dict(_parse_value_pair(kv) for kv in args.method_arg)
     arch, width = (args.backbone or P.backbone).lower(), args.width or P.width
     method, recipe_cfg = _build_method(cls, train, backbone=arch, width=width, seed=args.seed,
                                        lr=args.lr, extra=extra)
@@ -169,12 +208,14 @@ def _train(args: argparse.Namespace) -> int:
         warmup_steps=base.warmup_steps if args.warmup_steps is None else args.warmup_steps,
         device=args.device, precision=args.precision,
         compile=args.compile, seed=args.seed, checkpoint_dir=args.checkpoint_dir,
+        checkpoint_every=args.checkpoint_every, resume=not args.fresh,
         progress=not args.no_progress, eval_every=max(1, per_epoch * args.eval_every),
         callback=report, desc=cls.__name__,
     )
     if args.checkpoint_dir:  # what `evaluate` needs to rebuild the method around the weights
+        # Refuse a foreign or damaged checkpoint before anything is written next to it.
+        check_checkpoint(method, train, cfg)
         folder = Path(args.checkpoint_dir)
-        folder.mkdir(parents=True, exist_ok=True)
         (folder / RUN_FILE).write_text(json.dumps({
             "method": cls.__name__, "dataset": name, "n_train": len(train),
             "backbone": arch, "width": width, "seed": args.seed, "method_args": extra,
@@ -291,11 +332,35 @@ def _positive(text: str) -> int:
     return value
 
 
+def _natural(text: str) -> int:
+    """argparse type: a whole number of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """argparse type: a finite number above 0."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
 def _parse_value_pair(text: str):
-    if "=" not in text:
-        raise SystemExit(f"--method-arg expects key=value, got {text!r}")
-    key, value = text.split("=", 1)
-    return key, _parse_value(value)
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise SystemExit(f"--method-arg expects KEY=VALUE (e.g. temperature=0.2), got {text!r}")
+    return key.strip(), _parse_value(value.strip())
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -330,21 +395,24 @@ def _parser() -> argparse.ArgumentParser:
                         parents=[profile])
     tr.add_argument("method", help="a name from minissl.methods.available(), any case")
     tr.add_argument("--dataset", help=f"one of {DATASETS} (default: the profile's)")
-    tr.add_argument("--n-train", type=int, default=None,
+    tr.add_argument("--n-train", type=_positive, default=None,
                     help="training images (default: the profile's for its data set, else all)")
-    tr.add_argument("--eval-n", type=int, default=1000, help="test images for the kNN score")
-    tr.add_argument("--eval-every", type=int, default=1, help="epochs between kNN scores")
+    tr.add_argument("--eval-n", type=_positive, default=1000,
+                    help="test images for the kNN score")
+    tr.add_argument("--eval-every", type=_positive, default=1, help="epochs between kNN scores")
     tr.add_argument("--backbone", type=str.lower, choices=BACKBONES,
                     help="the encoder (default: the profile's)")
-    tr.add_argument("--width", type=int, default=None, help="backbone width (default: profile)")
-    tr.add_argument("--epochs", type=int, default=None)
-    tr.add_argument("--batch-size", type=int, default=None)
-    tr.add_argument("--lr", type=float, default=None,
+    tr.add_argument("--width", type=_positive, default=None,
+                    help="backbone width (default: profile)")
+    tr.add_argument("--epochs", type=_positive, default=None,
+                    help="passes over the data (default: the profile's; `info` shows them)")
+    tr.add_argument("--batch-size", type=_positive, default=None)
+    tr.add_argument("--lr", type=_positive_float, default=None,
                     help="peak learning rate (default: the method's recipe, else 1e-3)")
     tr.add_argument("--optimizer", default="adamw", choices=["adamw", "adam", "sgd"])
     tr.add_argument("--weight-decay", type=float, default=None,
                     help="default: the method's recipe (1e-4; 0.05 for MAE)")
-    tr.add_argument("--warmup-steps", type=int, default=None,
+    tr.add_argument("--warmup-steps", type=_natural, default=None,
                     help="default: the method's recipe (0; 5%% of the steps for MAE)")
     tr.add_argument("--device", default="auto")
     tr.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
@@ -353,7 +421,12 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--channels-last", action="store_true", help="NHWC weights (GPU speed-up)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--checkpoint-dir", default=None,
-                    help="save here (last.pt and run.json); a rerun resumes, `evaluate` reads it")
+                    help="save here (last.pt and run.json); a rerun with the same settings "
+                         "resumes, one with other settings is refused; `evaluate` reads it")
+    tr.add_argument("--checkpoint-every", type=_positive, default=None, metavar="STEPS",
+                    help="optimizer steps between checkpoints (default: once an epoch)")
+    tr.add_argument("--fresh", action="store_true",
+                    help="start afresh, overwriting the checkpoint in --checkpoint-dir")
     tr.add_argument("--data-root", default=None)
     tr.add_argument("--download", action="store_true")
     tr.add_argument("--no-progress", action="store_true")
@@ -437,11 +510,35 @@ def main(argv: list[str] | None = None) -> int:
         profiles.use(args.profile)
     if argv is not None or os.environ.get("MINISSL_DEBUG"):
         return args.run(args)
+    import signal
+
+    def terminate(signum, frame):  # SIGTERM stops like Ctrl-C: one line, no traceback
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
         return args.run(args)
     except (MinisslError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:
+        print(_interrupted(err, sys.argv[1:]), file=sys.stderr, flush=True)
+        return 143 if str(err) == "SIGTERM" else 130
+
+
+def _interrupted(err: KeyboardInterrupt, argv: list[str]) -> str:
+    """The one line printed when a command is stopped: where things are, how to go on."""
+    import shlex
+
+    from minissl.train import TrainingInterrupted
+
+    again = "python -m minissl " + shlex.join([a for a in argv if a != "--fresh"])
+    if isinstance(err, TrainingInterrupted) and err.checkpoint is not None:
+        return (f"stopped at step {err.step}; the last checkpoint (step {err.saved_step}) is "
+                f"{err.checkpoint}; resume with: {again}")
+    if isinstance(err, TrainingInterrupted):
+        return f"stopped at step {err.step}; {str(err).split(': ', 1)[-1]}"
+    return "stopped before training began; nothing was saved"
 
 
 if __name__ == "__main__":

@@ -227,6 +227,11 @@ def knn_accuracy(
         1.0
     """
     _check_features(test_features, test_labels, "test")
+    if isinstance(temperature, bool) or not isinstance(
+            temperature, (int, float, np.integer, np.floating)) or not (
+            0 < temperature < float("inf")):
+        raise ValueError(f"knn_accuracy: temperature must be a number > 0 (0.07 is the usual "
+                         f"choice); got {temperature!r}")
     K = num_classes or _num_classes(train_labels, test_labels)
     pred = knn_predict(train_features, train_labels, test_features, k, temperature, K)
     return (pred.cpu() == test_labels.cpu()).float().mean().item()
@@ -377,7 +382,17 @@ def linear_probe(
 
 @dataclass
 class FineTuneResult:
-    """What :func:`fine_tune` returns."""
+    """What :func:`fine_tune` returns.
+
+    Attributes:
+        accuracy: test accuracy in [0, 1].
+        predictions: (N_test,) int64 predicted labels, on the CPU.
+        model: the fine-tuned network, ``nn.Sequential(encoder, head)``: ``model[0]`` is the
+            trained copy of the encoder, ``model[1]`` the ``nn.Linear`` head. It maps images
+            (B, C, H, W) to logits (B, K), is in eval mode and sits on the device used. To
+            ship it, wrap it as ``minissl.deploy.Classifier(model[0], model[1], spec)`` and
+            save that with :func:`minissl.deploy.save_state`.
+    """
 
     accuracy: float  # test accuracy in [0, 1]
     predictions: torch.Tensor  # (N_test,) int64 predicted labels, CPU
@@ -409,6 +424,10 @@ def fine_tune(
     Args:
         encoder: maps (B, C, H, W) to (B, D); ``.feature_dim`` is used when present.
         train_data, test_data: ImageDataset, Dataset, DataLoader or (images, labels) pair.
+            ``train_data`` is the labelled subset to learn from, e.g. 10 images per class
+            drawn with ``minissl.data.few_labels(train, 10)``: every example given here is
+            used with its label, so pass the whole training split only to fine-tune on all
+            labels.
         num_classes: K.
         epochs: passes over ``train_data``.
         lr: learning rate of the head.

@@ -719,6 +719,30 @@ def check_resume(state: dict, fingerprint: dict, path: str | os.PathLike) -> Non
             "settings it was made with.")
 
 
+def check_checkpoint(method: nn.Module, data: Any, config: TrainConfig) -> int | None:
+    """Check, without training, that ``fit(method, data, config)`` may use its checkpoint.
+
+    Does what :func:`fit` does first: the checkpoint folder must be writable, and a
+    checkpoint there (when ``config.resume``) must be readable and of the same run.
+
+    Returns:
+        The step the run would resume at, or None when it would start afresh.
+
+    Raises:
+        MinisslError: as :func:`fit` would, before any work.
+    """
+    if config.checkpoint_dir is None:
+        return None
+    path = Path(config.checkpoint_dir) / CHECKPOINT_NAME
+    _writable_folder(path.parent)
+    if not config.resume or not path.exists():
+        return None
+    state = load_checkpoint(path)
+    _check_train_state(state, path)
+    check_resume(state, run_fingerprint(method, data, config), path)
+    return int(state["step"])
+
+
 class TrainingInterrupted(KeyboardInterrupt):
     """:func:`fit` was stopped by Ctrl-C (or SIGTERM under the command line).
 

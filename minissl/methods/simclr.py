@@ -65,7 +65,17 @@ class SimCLR(nn.Module):
         return self.head(h)  # (B, proj_dim)
 
     def training_step(self, batch) -> dict:
-        x = batch[0]  # (N, C, H, W); labels are ignored
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch  # labels are ignored
+        if not isinstance(x, torch.Tensor) or x.dim() < 2 or (self.augment is None
+                                                                and x.dim() != 4):
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"SimCLR.training_step takes a batch (images, labels) with images "
+                             f"of shape (N, C, H, W); got images of shape {shape}")
+        if len(x) < 2:
+            # Each image's negatives are the other images of the batch: one image has none,
+            # and the loss would be a constant 0 that teaches nothing.
+            raise ValueError(f"SimCLR needs at least 2 images per batch (the other images are "
+                             f"each image's negatives); got {len(x)}. Use batch_size >= 2")
         if self.augment is None:
             # Built here because only now do we know the image size; no parameters inside.
             self.augment = SimCLRAugment(tuple(x.shape[-2:])).to(x.device)
