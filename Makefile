@@ -17,6 +17,9 @@ JOBS ?= 2
 # Parallel steps give each process one thread: on a 2-core machine, two processes with two
 # OpenMP threads each oversubscribe the cores and run many times slower, not faster.
 PARALLEL_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+# Pretrained runs that chapters, the benchmark page and `minissl bench` share (minissl.cache):
+# kept inside the build folder, so that `make clean` empties it and a fresh clone starts empty.
+export MINISSL_CACHE ?= $(CURDIR)/_build/cache
 STAMP := $(VENV)/.minissl-installed
 # Kernels come from .venv, even when the user has a "python3" kernel of another Python.
 export JUPYTER_PREFER_ENV_PATH := 1
@@ -47,7 +50,7 @@ lint: setup
 	$(BIN)/ruff check minissl tests tools benchmarks chapters conftest.py
 
 unit: setup
-	$(PARALLEL_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadscope -q tests \
+	MINISSL_CACHE=off $(PARALLEL_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadscope -q tests \
 	  --ignore=tests/test_browser.py --doctest-modules minissl
 
 notebooks: setup

@@ -18,6 +18,8 @@ import pytest
 
 matplotlib.use("Agg")  # in this process only: notebook kernels keep their inline backend
 os.environ.setdefault("MINISSL_PROFILE", "quick")
+# Unit tests train for real; the Makefile points the notebooks at the shared run cache.
+os.environ.setdefault("MINISSL_CACHE", "off")
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "tools"))

@@ -1,12 +1,15 @@
 """Run profiles: one place decides how big every experiment in the book is.
 
-``quick`` is what CI and a laptop CPU run: embedded data, small models, budgets of seconds.
-``full`` is what a GPU (Colab, an H100) runs: real data sets and real budgets (CIFAR-10 for
-images, WikiText-2 for text, both downloaded once: ``python -m minissl download cifar10`` and
-``python -m minissl download wikitext2``).
+``quick`` is what every chapter runs by default, on a CPU and on a GPU alike (a GPU makes it
+faster, not different): embedded data, small models, budgets of seconds to minutes.
+``full`` is opt-in (``MINISSL_PROFILE=full`` or ``use("full")``): real data sets and real
+budgets (CIFAR-10 for images, WikiText-2 for text, downloaded when missing, or beforehand with
+``python -m minissl download cifar10`` and ``python -m minissl download wikitext2``).
 
-The profile is chosen once: ``MINISSL_PROFILE`` if set, else ``full`` when CUDA is available,
-else ``quick``. Chapters read their budgets from :func:`current` instead of hard-coding them.
+The profile is chosen once: ``MINISSL_PROFILE`` if set, else ``quick``. Chapters read their
+budgets from :func:`current` instead of hard-coding them. ``MINISSL_PROFILE_OVERRIDES``
+changes fields of the chosen profile, e.g. ``MINISSL_PROFILE_OVERRIDES="n_train=256,ssl_epochs=1"``
+(a smoke test of the full profile on a small machine).
 
 Example:
     >>> p = use("quick")
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 import torch
 
 ENV_VAR = "MINISSL_PROFILE"
+OVERRIDES_VAR = "MINISSL_PROFILE_OVERRIDES"
 
 
 @dataclass(frozen=True)
@@ -46,10 +50,28 @@ class Profile:
     precision: str  # "auto": bf16/fp16 autocast on GPU, fp32 on CPU
     labels_per_class: int = 10  # the few-label budget used by probes throughout the book
     seed: int = 0  # the default seed of every experiment
+    download: bool = False  # fetch a missing downloadable data set (with a progress bar)
 
     def replace(self, **changes) -> Profile:
         """A copy with some budgets changed, e.g. ``current().replace(epochs=1)``."""
         return dataclasses.replace(self, **changes)
+
+    def load(self, split: str = "train", **kw):
+        """The profile's image data set, one split, at the profile's size and count.
+
+        ``P.load("train")`` is ``data.load(P.image_dataset, "train", n=P.n_train,
+        size=P.image_size, seed=P.seed, download=P.download)`` (``n_test`` for the test
+        split); keyword arguments override or add to those (``nuisance=``, ``n=``, ...).
+
+        Example:
+            >>> use("quick").load("test", n=8).images.shape
+            torch.Size([8, 3, 16, 16])
+        """
+        from minissl import data
+
+        options = {"n": self.n_test if split == "test" else self.n_train,
+                   "size": self.image_size, "seed": self.seed, "download": self.download}
+        return data.load(self.image_dataset, split, **{**options, **kw})
 
     def describe(self) -> str:
         """One line a chapter prints when it starts."""
@@ -66,13 +88,13 @@ PROFILES: dict[str, Profile] = {
         name="quick", device="auto", image_dataset="shapes", text_dataset="pydoc",
         n_train=2048, n_test=1024, epochs=8, ssl_epochs=30, probe_epochs=60, batch_size=128,
         width=32,
-        backbone="convnet", image_size=32, seq_len=64, precision="auto",
+        backbone="convnet", image_size=16, seq_len=64, precision="auto",
     ),
     "full": Profile(
         name="full", device="auto", image_dataset="cifar10", text_dataset="wikitext2",
         n_train=None, n_test=None, epochs=200, ssl_epochs=200, probe_epochs=100,
         batch_size=512, width=64,
-        backbone="resnet18", image_size=32, seq_len=256, precision="auto",
+        backbone="resnet18", image_size=32, seq_len=256, precision="auto", download=True,
     ),
 }
 
@@ -87,14 +109,47 @@ def _default_name() -> str:
                 f"{ENV_VAR}={name!r} is not a profile; use one of {sorted(PROFILES)}"
             )
         return name
-    return "full" if torch.cuda.is_available() else "quick"
+    return "quick"
+
+
+def parse_overrides(text: str, base: Profile) -> dict:
+    """Field changes from ``"name=value,name=value"``, each value read as the field's type.
+
+    Example:
+        >>> parse_overrides("n_train=64, ssl_epochs=1, n_test=none", PROFILES["full"])
+        {'n_train': 64, 'ssl_epochs': 1, 'n_test': None}
+    """
+    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+    changes: dict = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = (s.strip() for s in item.partition("="))
+        if not sep or key not in fields or key == "name":
+            valid = sorted(k for k in fields if k != "name")
+            raise ValueError(f"{OVERRIDES_VAR}: {item!r} is not 'field=value' with a field of "
+                             f"Profile; the fields are {valid}")
+        old = fields[key]
+        if value.lower() == "none" and key in ("n_train", "n_test"):
+            changes[key] = None
+        elif isinstance(old, bool):
+            if value.lower() not in ("0", "1", "true", "false"):
+                raise ValueError(f"{OVERRIDES_VAR}: {key} takes true or false; got {value!r}")
+            changes[key] = value.lower() in ("1", "true")
+        elif isinstance(old, int) or key in ("n_train", "n_test"):
+            try:
+                changes[key] = int(value)
+            except ValueError:
+                raise ValueError(f"{OVERRIDES_VAR}: {key} takes an integer; got {value!r}") from None
+        else:
+            changes[key] = value
+    return changes
 
 
 def current() -> Profile:
     """The active profile (chosen on first use, then fixed until :func:`use` changes it)."""
     global _active
     if _active is None:
-        _active = PROFILES[_default_name()]
+        base = PROFILES[_default_name()]
+        _active = base.replace(**parse_overrides(os.environ.get(OVERRIDES_VAR, ""), base))
     return _active
 
 

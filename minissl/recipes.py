@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import time
 from collections.abc import Sequence
@@ -361,13 +362,16 @@ def pretrain(name: str, train, **kwargs: Any) -> tuple[nn.Module, History]:
 
 def pretrain_and_score(
     name: str, train, test, *, seed: int, labels_per_class: int, k: int = 20, draws: int = 1,
-    fit_overrides: dict[str, Any] | None = None, **kwargs: Any,
+    fit_overrides: dict[str, Any] | None = None, cache: bool = True, **kwargs: Any,
 ) -> tuple[nn.Module, History, dict[str, float]]:
-    """Pretrain one recipe at one seed and score its frozen backbone.
+    """Pretrain one recipe at one seed and score its frozen backbone, or reuse a stored run.
 
     The unit of every equal-budget comparison (:func:`compare`, :func:`minissl.bench.run`):
     :func:`build`, :func:`minissl.train.fit` (with ``fit_overrides``, e.g. a progress bar),
-    then :func:`minissl.evaluate.evaluate_encoder` on :func:`backbone_of` the method.
+    then :func:`minissl.evaluate.evaluate_encoder` on :func:`backbone_of` the method. A
+    finished run is kept in the on-disk cache of :mod:`minissl.cache`, keyed by everything
+    that decides it, so that a chapter, the benchmark page and ``python -m minissl bench``
+    asking for the same run train it once.
 
     Args:
         name: a recipe name.
@@ -377,21 +381,64 @@ def pretrain_and_score(
         k: neighbours of the kNN score.
         draws: draws of the labelled examples; ``linear`` is the mean of their probes.
         fit_overrides: :class:`~minissl.train.TrainConfig` fields to change for this run.
+        cache: reuse (and store) the run in the cache; a run with method arguments that are
+            not plain values (a custom augmentation module, say) is never cached.
         **kwargs: passed to :func:`build` (``epochs``, ``width``, ``profile``, ...).
 
     Returns:
-        ``(method, history, scores)``; ``scores`` holds ``knn``, ``linear`` and ``seconds``
-        (building and training, not scoring).
+        ``(method, history, scores)``; ``scores`` holds ``knn``, ``linear``, ``seconds``
+        (building and training, not scoring; for a reused run, the stored run's) and
+        ``cached`` (whether the run was reused).
     """
+    from minissl import cache as run_cache
     from minissl.evaluate import evaluate_encoder
 
     start = time.perf_counter()
     method, config = build(name, train, seed=seed, **kwargs)
-    history = fit(method, train, config, **(fit_overrides or {}))
+    overrides = dict(fit_overrides or {})
+    key = None
+    if cache and _cacheable(kwargs, overrides):
+        P = kwargs.get("profile") or profiles.current()
+        key = run_cache.fingerprint({
+            "recipe": repr(_recipe(name)), "build": {**kwargs, "profile": repr(P)},
+            "config": repr(dataclasses.replace(config, progress=False, desc="")),
+            "train": _data_digest(train), "test": _data_digest(test), "seed": seed,
+            "score": [labels_per_class, k, draws], **run_cache.environment()})
+        stored = run_cache.load(key)
+        if stored is not None:
+            missing, _ = method.load_state_dict(stored["method"], strict=False)
+            if not missing:
+                history = History()
+                history.load_state_dict(stored["history"])
+                return method, history, {**stored["scores"], "cached": True}
+    history = fit(method, train, config, **overrides)
     seconds = time.perf_counter() - start
     scores = evaluate_encoder(backbone_of(method, name), train, test, k=k, seed=seed,
                               labels_per_class=labels_per_class, draws=draws)
-    return method, history, {**scores, "seconds": seconds}
+    scores = {**scores, "seconds": seconds}
+    if key is not None:
+        run_cache.save(key, {"method": method.state_dict(), "history": history.state_dict(),
+                             "scores": scores})
+    return method, history, {**scores, "cached": False}
+
+
+_PLAIN_TYPES = (int, float, str, bool, type(None))
+
+
+def _cacheable(build_kwargs: dict[str, Any], fit_overrides: dict[str, Any]) -> bool:
+    # Only plain values describe a run fully; a module or a callback could hide anything.
+    def plain(v: Any) -> bool:
+        return isinstance(v, _PLAIN_TYPES) or (isinstance(v, (tuple, list)) and all(map(plain, v)))
+
+    values = [v for k, v in build_kwargs.items() if k != "profile"]
+    harmless = {"progress", "desc"}  # these change what is shown, not what is learnt
+    return all(map(plain, values)) and set(fit_overrides) <= harmless
+
+
+def _data_digest(ds) -> list[Any]:
+    from minissl.cache import tensor_digest
+
+    return [getattr(ds, "name", ""), len(ds), tensor_digest(ds.images, ds.labels)]
 
 
 def compare(

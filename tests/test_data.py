@@ -341,20 +341,26 @@ def test_shapes_image_size_and_nuisance_switches():
         make_shapes(4, nuisance={"color": False})
 
 
-def test_shapes_plain_variant_has_a_flat_background_and_the_same_shapes():
-    plain = load("shapes", n=64, nuisance=data.PLAIN)
-    full = load("shapes", n=64)
-    assert set(data.PLAIN) <= set(data.shapes.NUISANCES)
-    # Flat dark background at every corner, no clutter, no noise ...
-    corners = plain.images[:, :, [0, 0, -1, -1], [0, -1, 0, -1]]  # (64, 3, 4)
+def test_shapes_default_is_upright_on_a_flat_background_and_cluttered_switches_all_on():
+    default = load("shapes", n=64)
+    cluttered = load("shapes", n=64, nuisance=data.CLUTTERED)
+    assert set(data.CLUTTERED) == set(data.DEFAULT_NUISANCE) == set(data.shapes.NUISANCES)
+    # The default: flat dark background at every corner, no clutter, no noise, upright ...
+    corners = default.images[:, :, [0, 0, -1, -1], [0, -1, 0, -1]]  # (64, 3, 4)
     assert torch.allclose(corners, torch.full_like(corners, 0.1))
-    assert (plain.factors["clutter"] == 0).all()
-    # ... while the class and the shape's colour, position, scale and rotation still vary.
-    assert torch.equal(plain.labels, full.labels)
-    for factor in ("position", "scale", "rotation"):
-        assert torch.equal(plain.factors[factor], full.factors[factor])
-        assert plain.factors[factor].std() > 0
-    assert plain.factors["colour"].std(0).min() > 0.05
+    assert (default.factors["clutter"] == 0).all()
+    assert (default.factors["rotation"] == 0).all()
+    # ... while colour, position and scale vary, as they do in the cluttered variant.
+    assert torch.equal(default.labels, cluttered.labels)
+    for factor in ("position", "scale"):
+        assert torch.equal(default.factors[factor], cluttered.factors[factor])
+        assert default.factors[factor].std() > 0
+    assert default.factors["colour"].std(0).min() > 0.05
+    # Every nuisance on: any rotation, textured backgrounds and some clutter.
+    assert cluttered.factors["rotation"].std() > 1.0
+    assert cluttered.factors["clutter"].float().mean() > 1.0
+    corners = cluttered.images[:, :, [0, 0, -1, -1], [0, -1, 0, -1]]
+    assert corners.std() > 0.1
 
 
 def test_shapes_nuisance_factors_do_not_depend_on_class():

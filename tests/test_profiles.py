@@ -1,4 +1,4 @@
-"""Profiles are chosen once (env var, else CUDA, else quick); the CLI reports them."""
+"""Profiles are chosen once (env var, else quick, with or without a GPU); the CLI reports them."""
 
 import pytest
 import torch
@@ -19,13 +19,36 @@ def test_env_var_chooses_the_profile(monkeypatch):
     assert profiles.current() is profiles.current()  # chosen once
 
 
-def test_cuda_means_full_and_cpu_means_quick(monkeypatch):
+def test_quick_is_the_default_with_or_without_a_gpu(monkeypatch):
     monkeypatch.delenv("MINISSL_PROFILE", raising=False)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert profiles.current().name == "full"
-    profiles._active = None
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert profiles.current().name == "quick"
+    monkeypatch.delenv("MINISSL_PROFILE_OVERRIDES", raising=False)
+    for cuda in (True, False):  # a GPU makes a chapter faster, not different
+        profiles._active = None
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        assert profiles.current() == profiles.PROFILES["quick"]
+
+
+def test_overrides_change_fields_of_the_chosen_profile(monkeypatch):
+    monkeypatch.setenv("MINISSL_PROFILE", "full")
+    monkeypatch.setenv("MINISSL_PROFILE_OVERRIDES", "n_train=64, ssl_epochs=1,download=false")
+    p = profiles.current()
+    assert (p.name, p.n_train, p.ssl_epochs, p.download) == ("full", 64, 1, False)
+    assert p.image_dataset == "cifar10" and p.batch_size == profiles.PROFILES["full"].batch_size
+    for bad, message in [("epochs=two", "takes an integer"), ("epoch=1", "the fields are"),
+                         ("download=maybe", "true or false"), ("n_train", "field=value")]:
+        profiles._active = None
+        monkeypatch.setenv("MINISSL_PROFILE_OVERRIDES", bad)
+        with pytest.raises(ValueError, match=message):
+            profiles.current()
+
+
+def test_load_gives_the_profiles_data_at_its_size():
+    quick = profiles.use("quick")
+    test = quick.load("test", n=16)
+    assert test.name == quick.image_dataset and test.split == "test"
+    assert test.images.shape == (16, 3, quick.image_size, quick.image_size)
+    assert len(quick.replace(n_test=24).load("test")) == 24
+    assert not quick.download and profiles.PROFILES["full"].download
 
 
 def test_a_wrong_profile_name_says_which_exist(monkeypatch):

@@ -41,10 +41,15 @@ from .real import default_root, read_idx
 from .shapes import make_shapes
 from .tokenizers import SPECIALS, BPETokenizer, CharTokenizer, WordTokenizer
 
-#: The switches for ``nuisance=`` that give the plain ``shapes`` variant. It has a flat
-#: background, no clutter and no noise; the shape's colour, position, scale and rotation
-#: still vary. Chapters 3 and 8 train on it (``load("shapes", "train", nuisance=PLAIN)``).
-PLAIN = _shapes.PLAIN
+#: The nuisance switches of the default ``shapes``: upright shapes whose colour, position and
+#: scale vary, on a flat background, with no clutter and no noise. Every chapter that trains
+#: image methods uses it, so their numbers compare.
+DEFAULT_NUISANCE = _shapes.DEFAULT_NUISANCE
+
+#: Every nuisance of ``shapes`` on: any rotation, a textured two-colour background, clutter
+#: (blobs and lines) and pixel noise. For experiments on robustness to nuisances
+#: (``load("shapes", "train", nuisance=CLUTTERED)``).
+CLUTTERED = _shapes.CLUTTERED
 
 # name -> (one-line description, splits)
 _DATASETS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -53,7 +58,8 @@ _DATASETS: dict[str, tuple[str, tuple[str, ...]]] = {
         _digits.SPLITS,
     ),
     "shapes": (
-        "procedural 32x32 RGB shapes, 8 classes, nuisance factors in .factors (offline)",
+        "procedural RGB shapes, 8 upright classes, nuisance factors in .factors (offline; "
+        "size= sets the side, 32 by default)",
         _shapes.SPLITS,
     ),
     "cifar10": (
@@ -136,8 +142,8 @@ def load(
         download: download a missing data set through torchvision.
         seed: seed of the subset permutation; for ``shapes`` also the generation seed.
         **kw: ``size=`` resizes every data set to size x size (for ``shapes`` it is the
-            drawing size, ``image_size``); ``nuisance=`` switches factors of ``shapes`` off
-            (see :func:`make_shapes`; ``nuisance=PLAIN`` gives the flat-background variant).
+            drawing size, ``image_size``); ``nuisance=`` switches factors of ``shapes`` on or
+            off (see :func:`make_shapes`; ``nuisance=CLUTTERED`` switches every one on).
 
     Example:
         >>> ds = load("shapes", "test", n=64, nuisance={"clutter": False})
@@ -171,7 +177,8 @@ __all__ = [
     "available",
     "splits",
     "make_shapes",
-    "PLAIN",
+    "DEFAULT_NUISANCE",
+    "CLUTTERED",
     "few_label_indices",
     "few_labels",
     "default_root",
