@@ -138,7 +138,8 @@ def parse_overrides(text: str, base: Profile) -> dict:
             try:
                 changes[key] = int(value)
             except ValueError:
-                raise ValueError(f"{OVERRIDES_VAR}: {key} takes an integer; got {value!r}") from None
+                message = f"{OVERRIDES_VAR}: {key} takes an integer; got {value!r}"
+                raise ValueError(message) from None
         else:
             changes[key] = value
     return changes
