@@ -82,8 +82,8 @@ class BenchResult:
     reused: list[tuple[str, int]] = field(default_factory=list)
 
     def table(self):
-        """The summary as a ``minissl.viz.Table`` (HTML in Jupyter, markdown as text)."""
-        from minissl.viz import results_table
+        """The summary as a ``minissl.report.Table`` (HTML in Jupyter, markdown as text)."""
+        from minissl.report import results_table
 
         return results_table(_display_rows(self.rows))
 
@@ -319,7 +319,7 @@ def _summary(recs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _display_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # Lists of per-seed scores show as mean ± std in minissl.viz tables.
+    # Lists of per-seed scores show as mean ± std in minissl.report tables.
     return [{"method": r["method"], "family": r["family"], "backbone": r["backbone"],
              "kNN": r["knn"], "linear (few labels)": r["linear"],
              "train s": r["train_seconds"]} for r in rows]
@@ -350,7 +350,7 @@ def _title(settings: dict[str, Any], seeds: Sequence[int]) -> str:
 
 def _write_markdown(path: Path, rows: list[dict[str, Any]], settings: dict[str, Any],
                     seeds: Sequence[int]) -> None:
-    from minissl.viz import results_table
+    from minissl.report import results_table
 
     table = str(results_table(_display_rows(rows)))
     lines = [

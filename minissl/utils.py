@@ -121,3 +121,19 @@ def did_you_mean(name: str, valid: Iterable[str]) -> str:
     """
     close = difflib.get_close_matches(name, list(valid), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def to_numpy(x) -> np.ndarray:
+    """A NumPy copy of a tensor, an array or a (nested) list; a list of tensors is stacked.
+
+    Floating point tensors come back as float32, other tensors keep their dtype.
+
+    Example:
+        >>> to_numpy([torch.zeros(2), torch.ones(2)]).shape
+        (2, 2)
+    """
+    if isinstance(x, torch.Tensor):
+        return x.detach().to("cpu", torch.float32 if x.is_floating_point() else x.dtype).numpy()
+    if isinstance(x, (list, tuple)) and x and isinstance(x[0], torch.Tensor):
+        return np.stack([to_numpy(t) for t in x])
+    return np.asarray(x)

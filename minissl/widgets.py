@@ -535,13 +535,14 @@ def latent_explorer(
 
     def render(**values: float) -> Figure:
         from minissl import viz
+        from minissl.viz import _base
 
         z = base_z.clone()
         for d in dims:
             z[d] = float(values[f"z{d}"])
-        image = viz._images(decode(z[None]), "decoded images")[0]  # (C, H, W) in [0, 1]
+        image = _base._images(decode(z[None]), "decoded images")[0]  # (C, H, W) in [0, 1]
         ncols = 1 if pts is None else 2
-        fig, axes = viz._figure(1, ncols, figsize=(3.2 * ncols + (1.0 if ncols == 2 else 0),
+        fig, axes = _base._figure(1, ncols, figsize=(3.2 * ncols + (1.0 if ncols == 2 else 0),
                                                    3.2))
         if pts is not None:
             ax = axes[0, 0]
@@ -564,7 +565,7 @@ def latent_explorer(
                 ax.set_ylabel(f"z{b}")
                 ax.set_title("codes of real images")
         ax = axes[0, -1]
-        viz._imshow(ax, image)
+        _base._imshow(ax, image)
         ax.set_xticks([])
         ax.set_yticks([])
         shown = ", ".join(f"z{d}={float(z[d]):+.1f}" for d in dims[:4])

@@ -13,6 +13,7 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from minissl import viz, widgets  # noqa: E402
+from minissl.viz.curves import _ema  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -122,7 +123,7 @@ def test_plot_history_keys_share_an_axis_and_smoothing():
 
 
 def test_ema_is_bias_corrected():
-    out = viz._ema(np.array([5.0, 5.0, 5.0]), 0.9)
+    out = _ema(np.array([5.0, 5.0, 5.0]), 0.9)
     assert np.allclose(out, 5.0)
 
 
