@@ -42,19 +42,22 @@ import torch
 
 from minissl import profiles, recipes
 
-# Table order: the book's chapters (pretext tasks, contrastive, self-distillation, clustering,
-# autoencoding).
-ORDER = (
-    "rotationprediction", "jigsaw", "inpainting", "relativeposition",
-    "simclr", "moco", "byol", "simsiam",
-    "deepcluster", "swav",
-    "denoisingae", "vae", "mae",
-)
 BASELINE = "random init"
+# The families in the book's chapter order (pretext tasks, contrastive, self-distillation,
+# clustering, autoencoding), each with its colour in the plot.
 FAMILY_COLOURS = {
     "baseline": "#9e9e9e", "pretext task": "#4c72b0", "contrastive": "#dd8452",
     "self-distillation": "#55a868", "clustering": "#c44e52", "autoencoding": "#8172b3",
 }
+
+
+def _family_rank(name: str) -> int:
+    family = recipes.RECIPES[name].family
+    return list(FAMILY_COLOURS).index(family) if family in FAMILY_COLOURS else len(FAMILY_COLOURS)
+
+
+# Table order: every recipe, by family in the order above, then in the order of RECIPES.
+ORDER = tuple(sorted(recipes.RECIPES, key=_family_rank))
 K_NEIGHBOURS = 20
 
 
