@@ -512,7 +512,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     import signal
 
+    received = []
+
     def terminate(signum, frame):  # SIGTERM stops like Ctrl-C: one line, no traceback
+        received.append(signum)
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, terminate)
@@ -523,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as err:
         print(_interrupted(err, sys.argv[1:]), file=sys.stderr, flush=True)
-        return 143 if str(err) == "SIGTERM" else 130
+        return 128 + (received[0] if received else signal.SIGINT)
 
 
 def _interrupted(err: KeyboardInterrupt, argv: list[str]) -> str:

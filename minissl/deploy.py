@@ -7,6 +7,10 @@ Two files, for two kinds of reader:
   arguments, number of classes, class names, image shape). Loading needs ``minissl``; the
   file holds only tensors, numbers and strings, so it is read with ``weights_only=True``
   and cannot run code.
+* a **pretrained encoder** (:func:`save_encoder` / :func:`load_encoder`, ``.pt``): the
+  backbone alone, as pretraining leaves it, with its name and constructor arguments, to
+  fine-tune or probe later (``minissl.recipes.backbone_of(method)`` picks it out of a
+  trained method);
 * an **exported program** (:func:`export_program` / :func:`load_program`, ``.pt2``): the
   network traced by ``torch.export`` into a graph of ATen operations with its weights, for
   any batch size. Loading needs only PyTorch, not ``minissl`` and not the Python classes.
@@ -40,6 +44,7 @@ from minissl.evaluate import LinearClassifier
 from minissl.utils import MinisslError
 
 FORMAT = "minissl.deploy.Classifier"  # what a state file says it is
+ENCODER_FORMAT = "minissl.deploy.Encoder"  # what an encoder file says it is
 VERSION = 1  # bumped when the file layout changes; older files stay readable
 
 
@@ -280,6 +285,103 @@ def load_state(path: str | Path, map_location: str | torch.device = "cpu") -> Cl
         )
     model.load_state_dict(state)
     return model.to(map_location).eval()
+
+
+# ----------------------------------------------------------------------------- encoders
+
+
+def _fit_report(state: dict, expected: dict) -> str:
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [f"{k}: {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
+             for k in sorted(set(state) & set(expected))
+             if tuple(state[k].shape) != tuple(expected[k].shape)]
+    parts = [f"missing {missing[:5]}" if missing else "",
+             f"unexpected {unexpected[:5]}" if unexpected else "",
+             f"wrong shapes {wrong[:5]}" if wrong else ""]
+    return "; ".join(p for p in parts if p)
+
+
+def save_encoder(encoder: nn.Module, path: str | Path, backbone: str, in_channels: int = 3,
+                 **backbone_kwargs: Any) -> Path:
+    """Save a pretrained backbone with what rebuilds it: its name and constructor arguments.
+
+    The arguments are the ones it was made with, ``minissl.nn.backbone(backbone,
+    in_channels, **backbone_kwargs)``; they are checked here, by building that backbone
+    and comparing its weights' names and shapes, so a wrong description fails now rather
+    than when the file is loaded. The file holds only tensors, numbers and strings.
+
+    Args:
+        encoder: the backbone, e.g. ``minissl.recipes.backbone_of(method)`` after ``fit``.
+        path: where to write (parent folders are created); ``.pt`` by convention.
+        backbone: its name in ``minissl.nn.BACKBONES`` (``"convnet"``, ``"resnet18"``, ...).
+        in_channels: C of the images it takes.
+        **backbone_kwargs: its other constructor arguments (e.g. ``width=32``, or
+            ``image_size=32`` for ``"vit_tiny"``).
+
+    Returns:
+        The path written.
+
+    Raises:
+        DeployError: the encoder's weights do not fit the backbone described.
+
+    Example:
+        >>> import tempfile
+        >>> from minissl.nn import backbone
+        >>> enc = backbone("convnet", in_channels=3, width=4).eval()
+        >>> path = save_encoder(enc, tempfile.mkdtemp() + "/enc.pt", "convnet", width=4)
+        >>> x = torch.rand(2, 3, 8, 8)
+        >>> torch.equal(load_encoder(path)(x), enc(x))
+        True
+    """
+    from minissl.nn import backbone as build
+
+    kwargs = dict(backbone_kwargs)
+    try:
+        fresh = build(backbone, in_channels=in_channels, **kwargs)
+    except (TypeError, ValueError, KeyError) as err:
+        raise DeployError(f"cannot build backbone {backbone!r} with in_channels={in_channels}, "
+                          f"{kwargs}: {err}") from err
+    state = {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
+    problems = _fit_report(state, fresh.state_dict())
+    if problems:
+        raise DeployError(
+            f"the encoder's weights do not fit {backbone} with in_channels={in_channels}, "
+            f"{kwargs} ({problems}); give the arguments it was built with, e.g. the width")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": ENCODER_FORMAT, "version": VERSION, "backbone": backbone,
+                "in_channels": int(in_channels), "backbone_kwargs": kwargs,
+                "state_dict": state, "torch": str(torch.__version__)}, path)
+    return path
+
+
+def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a backbone saved by :func:`save_encoder`, with its weights, in eval mode.
+
+    Fine-tune it with :func:`minissl.evaluate.fine_tune`, probe it with
+    :func:`minissl.evaluate.evaluate_encoder`, or train it further inside a method.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        DeployError: the file is corrupt, not an encoder file, or its weights do not fit.
+    """
+    from minissl.nn import backbone as build
+
+    path = Path(path)
+    blob = _read(path)
+    if not isinstance(blob, dict) or blob.get("format") != ENCODER_FORMAT:
+        found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
+        raise DeployError(f"{path} is not a saved encoder (format {found!r}); encoders are "
+                          "written by deploy.save_encoder, classifiers load with load_state")
+    encoder = build(blob["backbone"], in_channels=blob["in_channels"],
+                    **blob["backbone_kwargs"])
+    problems = _fit_report(blob["state_dict"], encoder.state_dict())
+    if problems:
+        raise DeployError(f"the weights in {path} do not fit {blob['backbone']} "
+                          f"{blob['backbone_kwargs']} ({problems})")
+    encoder.load_state_dict(blob["state_dict"])
+    return encoder.to(map_location).eval()
 
 
 # ----------------------------------------------------------------------------- torch.export

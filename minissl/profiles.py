@@ -31,7 +31,31 @@ OVERRIDES_VAR = "MINISSL_PROFILE_OVERRIDES"
 
 @dataclass(frozen=True)
 class Profile:
-    """Budgets for one kind of machine. Every field has a comment saying what it sizes."""
+    """Budgets for one kind of machine: every field sizes one thing the chapters run.
+
+    Attributes:
+        name: ``"quick"`` or ``"full"``.
+        device: where training runs by default; ``"auto"`` picks the GPU when present.
+        image_dataset: the default vision data set of the chapters.
+        text_dataset: the text corpus of the language chapters, a name of
+            ``minissl.data.text_corpora()``.
+        n_train: training images used (None: the whole split).
+        n_test: test images used (None: the whole split).
+        epochs: pretraining epochs of a typical method (``python -m minissl train``
+            gives them to ``Supervised``).
+        ssl_epochs: pretraining epochs of the self-supervised methods (SimCLR, MoCo, BYOL,
+            ...); every recipe, and so ``python -m minissl train``, uses these.
+        probe_epochs: epochs of a linear probe or a fine-tuning run.
+        batch_size: the pretraining batch size.
+        width: base channel width of the ConvNet and ResNet-18 backbones.
+        backbone: the default backbone name of the vision chapters.
+        image_size: side of the square images the chapters train on.
+        seq_len: context length of the language models.
+        precision: ``"auto"``: bf16/fp16 autocast on a GPU, fp32 on a CPU.
+        labels_per_class: the few-label budget of the probes throughout the book.
+        seed: the default seed of every experiment.
+        download: fetch a missing downloadable data set (with a progress bar).
+    """
 
     name: str  # "quick" or "full"
     device: str  # where training runs by default: "auto" picks the GPU when present
