@@ -90,3 +90,24 @@ def test_namespace_runner_shares_names_and_stops_at_a_failed_assert(kit, tmp_pat
                                                  "never = 1"))
     assert not bad["ok"] and bad["failed_assert"] and bad["cells_run"] == 1
     assert "cell 1: AssertionError: not three" in bad["error"]
+
+
+def test_stand_ins_for_missing_ipython_and_tqdm(kit, monkeypatch):
+    monkeypatch.setattr(kit, "_have", lambda name: name not in ("IPython", "tqdm"))
+    names = ("IPython", "IPython.display", "tqdm", "tqdm.auto")
+    saved = {name: sys.modules.pop(name) for name in names if name in sys.modules}
+    try:
+        assert kit.stub_missing_modules() == ["IPython", "tqdm"]
+        from IPython.display import HTML, display
+        from tqdm.auto import tqdm
+
+        display(HTML("<b>x</b>"))
+        bar = tqdm(total=3, desc="train")
+        bar.update(1)
+        bar.set_postfix(loss="1.0")
+        bar.close()
+        assert list(tqdm([1, 2])) == [1, 2]
+    finally:  # the real modules back, for the tests that follow
+        for name in names:
+            sys.modules.pop(name, None)
+        sys.modules.update(saved)

@@ -224,7 +224,7 @@ def run_notebook_in_namespace(path: Path) -> dict:
     cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
     namespace: dict = {"__name__": "__main__", "display": _display}
     result = {"ok": True, "cells": len(cells), "cells_run": 0, "asserts": 0, "error": None,
-              "failed_assert": False, "runner": "namespace"}
+              "failed_assert": False, "runner": "namespace", "stubbed": stub_missing_modules()}
     t0 = time.perf_counter()
     os.chdir(Path(path).parent)  # a chapter's relative paths are from its folder
     for i, cell in enumerate(cells):
@@ -250,6 +250,53 @@ def run_notebook_in_namespace(path: Path) -> dict:
 
 def _display(*objects, **kwargs) -> None:
     """IPython's ``display`` for the namespace runner: nothing to show, nothing to do."""
+
+
+class _Quiet:
+    """Stands in for a tqdm bar or an IPython display object: accepts anything, shows nothing."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.args = args
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+    def __iter__(self):
+        return iter(self.args[0] if self.args else ())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def stub_missing_modules() -> list[str]:
+    """Put small stand-ins for IPython and tqdm into ``sys.modules`` when they are missing.
+
+    Chapters call ``display`` and show progress bars; without a kernel neither has anywhere
+    to go, and a machine without those packages should still run every chapter.
+    """
+    import types
+
+    added = []
+    if not _have("IPython"):
+        ipython = types.ModuleType("IPython")
+        ipython.get_ipython = lambda: None
+        ipython.display = types.ModuleType("IPython.display")
+        ipython.display.display = _display
+        for name in ("HTML", "Markdown", "Image", "Math", "SVG", "Javascript"):
+            setattr(ipython.display, name, _Quiet)
+        sys.modules.update({"IPython": ipython, "IPython.display": ipython.display})
+        added.append("IPython")
+    if not _have("tqdm"):
+        tqdm = types.ModuleType("tqdm")
+        tqdm.tqdm = _Quiet
+        tqdm.auto = types.ModuleType("tqdm.auto")
+        tqdm.auto.tqdm = _Quiet
+        sys.modules.update({"tqdm": tqdm, "tqdm.auto": tqdm.auto})
+        added.append("tqdm")
+    return added
 
 
 def run_notebook_in_jupyter(path: Path, timeout: int) -> dict:
