@@ -398,9 +398,11 @@ def pretrain_and_score(
     overrides = dict(fit_overrides or {})
     key = None
     if cache and _cacheable(kwargs, overrides):
-        P = kwargs.get("profile") or profiles.current()
+        # The budget and the backbone enter through the resolved config and the built
+        # method's layers, so that the same run asked for in two ways has one key.
+        own = {k: v for k, v in kwargs.items() if k not in _BUILD_ARGS}
         key = run_cache.fingerprint({
-            "recipe": repr(_recipe(name)), "build": {**kwargs, "profile": repr(P)},
+            "recipe": repr(_recipe(name)), "arguments": own, "layers": repr(method),
             "config": repr(dataclasses.replace(config, progress=False, desc="")),
             "train": _data_digest(train), "test": _data_digest(test), "seed": seed,
             "score": [labels_per_class, k, draws], **run_cache.environment()})
@@ -423,6 +425,7 @@ def pretrain_and_score(
 
 
 _PLAIN_TYPES = (int, float, str, bool, type(None))
+_BUILD_ARGS = ("profile", "epochs", "backbone", "width", "lr", "batch_size")
 
 
 def _cacheable(build_kwargs: dict[str, Any], fit_overrides: dict[str, Any]) -> bool:

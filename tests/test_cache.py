@@ -69,3 +69,15 @@ def test_fingerprint_ignores_key_order_and_sees_values():
     assert cache.fingerprint({"a": 1, "b": 2}) == cache.fingerprint({"b": 2, "a": 1})
     assert cache.fingerprint({"a": 1}) != cache.fingerprint({"a": 2})
     assert cache.environment()["source"] == cache.source_digest()
+
+
+def test_the_same_run_asked_for_in_two_ways_has_one_key(tmp_path, monkeypatch):
+    from minissl import profiles
+
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
+    train, test = _data()
+    P = profiles.current().replace(ssl_epochs=1, width=4, batch_size=32)
+    _, _, first = recipes.pretrain_and_score("simclr", train, test, seed=0,
+                                             labels_per_class=2, profile=P)
+    _, _, second = _run(train, test)  # the same budget, spelt out instead of from P
+    assert not first["cached"] and second["cached"]

@@ -33,6 +33,9 @@ DEFAULT_NUISANCE = {"colour": True, "position": True, "scale": True, "rotation":
 # The variant for chapters whose point is robustness to nuisances (documented in minissl.data).
 CLUTTERED = {key: True for key in NUISANCES}
 
+# The range of a shape's size: the radius of its unit disc, as a share of half the image.
+SCALE = (0.32, 0.6)
+
 SPLITS = ("train", "test")
 DEFAULT_SIZE = {"train": 10_000, "test": 2_000}
 
@@ -116,7 +119,7 @@ def _draw_chunk(m: int, g: torch.Generator, size: int, on: Mapping[str, bool]):
     # switched off, so turning one off leaves the others' values unchanged.
     r = {
         "labels": torch.randperm(n, generator=g) % k,  # balanced within every chunk
-        "scale": _uniform(g, 0.32, 0.6, n),
+        "scale": _uniform(g, *SCALE, n),
         "pos": _uniform(g, -1.0, 1.0, n, 2),
         "rot": _uniform(g, 0.0, 2 * math.pi, n),
         "bright_bg": torch.rand(n, generator=g) < 0.5,
