@@ -41,17 +41,7 @@ from minissl.augment.recipes import MoCoV2Augment, SimCLRAugment
 from minissl.augment.views import BYOLAugment, MultiCrop, TwoViews
 
 __all__ = [
-    "RandomResizedCrop",
-    "RandomHorizontalFlip",
-    "ColorJitter",
-    "RandomGrayscale",
-    "GaussianBlur",
-    "Solarize",
-    "adjust_hue",
-    "Compose",
-    "SimCLRAugment",
-    "BYOLAugment",
-    "MoCoV2Augment",
-    "TwoViews",
-    "MultiCrop",
+    "RandomResizedCrop", "RandomHorizontalFlip", "ColorJitter", "RandomGrayscale", "GaussianBlur",
+    "Solarize", "adjust_hue", "Compose", "SimCLRAugment", "BYOLAugment", "MoCoV2Augment",
+    "TwoViews", "MultiCrop",
 ]

@@ -13,17 +13,16 @@ def ema_update(target: nn.Module, online: nn.Module, decay: float, *, buffers: b
                lerp: bool = False) -> None:
     """Move ``target``'s parameters towards ``online``'s: ``t <- decay * t + (1 - decay) * o``.
 
-    BYOL's target network (Grill et al., 2020, arXiv:2006.07733, Sec. 3.1), MoCo's key encoder
-    (He et al., 2020, arXiv:1911.05722, eq. 2) and a GAN's sampling copy of its generator
-    follow their trained network this way, after every optimizer step.
+    How BYOL's target (arXiv:2006.07733, Sec. 3.1), MoCo's key encoder (arXiv:1911.05722,
+    eq. 2) and a GAN's sampling generator follow the trained network after every step.
 
     Args:
-        target: the averaged copy, with the architecture of ``online``; changed in place.
+        target: the averaged copy, with ``online``'s architecture; changed in place.
         online: the trained network.
         decay: the weight of the old value, in [0, 1]; 0 makes ``target`` a copy.
         buffers: also copy ``online``'s buffers (batch-norm statistics) into ``target``.
-        lerp: compute the average as ``t.lerp_(o, 1 - decay)``: the same value, rounded
-            differently from the default ``t.mul_(decay).add_(o, alpha=1 - decay)``.
+        lerp: compute it as ``t.lerp_(o, 1 - decay)`` (rounded differently from the default
+            ``t.mul_(decay).add_(o, alpha=1 - decay)``).
 
     Example:
         >>> online, target = nn.Linear(2, 2), nn.Linear(2, 2)
@@ -43,10 +42,9 @@ def ema_update(target: nn.Module, online: nn.Module, decay: float, *, buffers: b
 
 def weight_decay_groups(params: Iterable[nn.Parameter],
                         weight_decay: float | None = None) -> list[dict]:
-    """Two optimizer parameter groups: weights with decay, 1-D tensors without.
+    """Two optimizer parameter groups: weights decayed, 1-D tensors (biases, norm scales) not.
 
-    Biases and normalisation scales are 1-D; decaying them only hurts. Parameters that do not
-    require a gradient are left out; the others keep their order.
+    Parameters that need no gradient are left out; the others keep their order.
 
     Args:
         params: the parameters to split.
@@ -54,10 +52,8 @@ def weight_decay_groups(params: Iterable[nn.Parameter],
 
     Example:
         >>> decayed, plain = weight_decay_groups(nn.Linear(3, 2).parameters(), 0.1)
-        >>> [tuple(p.shape) for p in decayed["params"]], decayed["weight_decay"]
-        ([(2, 3)], 0.1)
-        >>> [tuple(p.shape) for p in plain["params"]], plain["weight_decay"]
-        ([(2,)], 0.0)
+        >>> [tuple(p.shape) for p in decayed["params"]], [tuple(p.shape) for p in plain["params"]]
+        ([(2, 3)], [(2,)])
     """
     params = [p for p in params if p.requires_grad]
     decayed: dict = {"params": [p for p in params if p.dim() > 1]}

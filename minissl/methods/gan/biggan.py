@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
-from minissl.methods.gan._common import _num_ups, _sn
+
+# _sn and _num_ups serve every network of the GAN (the discriminator and StyleGAN's too).
+def _sn(module: nn.Module, on: bool) -> nn.Module:
+    return spectral_norm(module) if on else module
+
+
+def _num_ups(image_size: int) -> int:
+    ups = round(math.log2(image_size / 4)) if image_size >= 8 else -1
+    if ups < 1 or 4 * 2 ** ups != image_size:
+        raise ValueError(f"image_size must be 4 times a power of two (8, 16, 32, 64, ...); "
+                         f"got {image_size}")
+    return ups
 
 
 def truncated_normal(shape: tuple[int, ...], threshold: float | None = None,

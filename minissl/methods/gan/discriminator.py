@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minissl.methods.gan._common import _num_ups, _sn
+from minissl.methods.gan.biggan import _num_ups, _sn
 
 
 class _DBlock(nn.Module):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +15,7 @@ from minissl.methods.gan.losses import LOSSES, d_loss, g_loss, orthogonal_penalt
 from minissl.methods.gan.stylegan import StyleGenerator
 from minissl.methods.pretext.rotation import rotate_batch
 from minissl.nn import ema_update
+from minissl.utils import draw
 
 
 class GAN(nn.Module):
@@ -138,8 +140,7 @@ class GAN(nn.Module):
         if self.num_classes == 0:
             return None
         if y is None:
-            where = generator.device if generator is not None else device
-            y = torch.randint(self.num_classes, (n,), generator=generator, device=where)
+            y = draw(partial(torch.randint, self.num_classes), (n,), generator, device)
         elif isinstance(y, int):
             y = torch.full((n,), y, dtype=torch.long)
         if len(y) != n:

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minissl.methods.gan._common import _num_ups
+from minissl.methods.gan.biggan import _num_ups
+from minissl.utils import draw
 
 
 class _SlowLinear(nn.Module):
@@ -122,8 +123,7 @@ class _StyleLayer(nn.Module):
         h = self.conv(x, w)
         if noise:
             shape = (len(h), 1, *h.shape[2:])
-            where = generator.device if generator is not None else h.device
-            n = torch.randn(shape, generator=generator, device=where).to(h.device, h.dtype)
+            n = draw(torch.randn, shape, generator, h.device).to(h.dtype)
             h = h + self.noise_strength * n
         return F.leaky_relu(h + self.bias[None, :, None, None], 0.2)
 
