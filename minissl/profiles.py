@@ -110,7 +110,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick", device="auto", image_dataset="shapes", text_dataset="pydoc",
-        n_train=2048, n_test=1024, epochs=8, ssl_epochs=30, probe_epochs=60, batch_size=128,
+        n_train=2048, n_test=1024, epochs=8, ssl_epochs=20, probe_epochs=60, batch_size=128,
         width=32,
         backbone="convnet", image_size=16, seq_len=64, precision="auto",
     ),
