@@ -232,6 +232,11 @@ def knn_accuracy(
             0 < temperature < float("inf")):
         raise ValueError(f"knn_accuracy: temperature must be a number > 0 (0.07 is the usual "
                          f"choice); got {temperature!r}")
+    for which, features in (("train_features", train_features),
+                            ("test_features", test_features)):
+        if len(features) == 0:
+            raise ValueError(f"knn_accuracy: {which} is empty (shape {tuple(features.shape)}); "
+                             "there is nothing to vote with or to score")
     K = num_classes or _num_classes(train_labels, test_labels)
     pred = knn_predict(train_features, train_labels, test_features, k, temperature, K)
     return (pred.cpu() == test_labels.cpu()).float().mean().item()

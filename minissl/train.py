@@ -272,8 +272,15 @@ class _Batches:
         self.rank, self.world = rank, world
         self.loader: torch.utils.data.DataLoader | None = None
         if isinstance(data, torch.Tensor):
+            if data.dim() == 0:
+                raise ValueError("fit() takes a tensor of inputs whose first dimension counts "
+                                 "the examples; got a 0-d tensor (a single number)")
             data = (data, torch.full((len(data),), -1, dtype=torch.long))
         if isinstance(data, tuple) and all(isinstance(t, torch.Tensor) for t in data):
+            if not data or any(t.dim() == 0 for t in data) or len({len(t) for t in data}) > 1:
+                shapes = [tuple(t.shape) for t in data]
+                raise ValueError("fit() takes a tuple of tensors with one entry per example "
+                                 f"each (the same first dimension); got shapes {shapes}")
             self.tensors: tuple[torch.Tensor, ...] | None = data
         elif hasattr(data, "images") and hasattr(data, "labels"):
             # minissl.data.ImageDataset: everything is in memory, so batches are slices.
@@ -915,7 +922,7 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
             for batch in batches.epoch(epoch, skip):
                 batch = _to_device(batch, device)
                 if not checked:  # where the data enters: the first batch of this call
-                    _check_batch(batch)
+                    _check_batch(batch, method)
                     checked = True
                 logged: dict[str, float] = {}
                 log_now = (step + 1) % cfg.log_every == 0 or step + 1 == total
@@ -1052,9 +1059,18 @@ def _floats(batch: Any, where: str = "batch") -> Iterator[tuple[str, torch.Tenso
             yield from _floats(item, f"{where}[{key!r}]")
 
 
-def _check_batch(batch: Any) -> None:
-    """Finite values, and images (4-D batches) that are not 0..255 pixels."""
+def _check_batch(batch: Any, method: nn.Module | None = None) -> None:
+    """Float images, finite values, no 0..255 pixels, and no float64 for float32 weights."""
+    images = batch[0] if isinstance(batch, (list, tuple)) and batch else batch
+    if isinstance(images, torch.Tensor) and images.dim() == 4 and not images.is_floating_point():
+        raise TypeError(f"the images are {images.dtype}, but minissl expects float images in "
+                        "[0, 1]; convert 0..255 pixels with images.float() / 255")
+    weights = next((p.dtype for p in method.parameters() if p.is_floating_point()),
+                   None) if method is not None else None
     for where, t in _floats(batch):
+        if weights is not None and t.dtype == torch.float64 and weights != torch.float64:
+            raise TypeError(f"{where} of the first batch is float64, but the method's weights "
+                            f"are {weights}; convert the data with .float()")
         finite = torch.isfinite(t)
         if not bool(finite.all()):
             bad = int((~finite).sum())

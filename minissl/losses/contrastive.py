@@ -9,11 +9,15 @@ from minissl import distributed
 
 
 def _check(temperature: float, *pairs: tuple[str, torch.Tensor]) -> None:
-    if not temperature > 0:
+    if not 0 < temperature < float("inf"):
         raise ValueError(f"temperature must be > 0 (it divides the logits); got {temperature}")
     (name0, a), *rest = pairs
     if a.dim() != 2:
         raise ValueError(f"{name0} must be (N, D); got shape {tuple(a.shape)}")
+    if not a.is_floating_point():
+        raise TypeError(f"{name0} must be a floating-point tensor; got dtype {a.dtype}")
+    if a.shape[0] == 0:
+        raise ValueError(f"{name0} is empty (shape {tuple(a.shape)}); the loss needs a batch")
     for name, b in rest:
         if b.shape != a.shape:
             raise ValueError(
@@ -73,6 +77,11 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
         tensor(True)
     """
     _check(temperature, ("z1", z1), ("z2", z2))
+    if z1.shape[0] * distributed.world_size() < 2:
+        # The other images of the batch are each view's negatives; with one image there are
+        # none and the loss would be a constant 0.
+        raise ValueError(f"nt_xent needs at least 2 pairs (z1, z2 of shape (N, D) with N >= 2); "
+                         f"got N={z1.shape[0]}")
     logits, pos = _nt_xent_logits(z1, z2, temperature)  # (2n, 2N), (2n,)
     return F.cross_entropy(logits, pos)
 
