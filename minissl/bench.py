@@ -140,7 +140,9 @@ def _load_data(P: profiles.Profile, dataset: str | None, n_train: int | None,
     own = name == P.image_dataset  # the profile's sizes belong to the profile's data set
     n_train = n_train if n_train is not None else (P.n_train if own else None)
     n_test = n_test if n_test is not None else (P.n_test if own else None)
+    image_size = image_size or (P.image_size if own else None)  # and so is its image size
     kw: dict[str, Any] = {"size": image_size} if image_size else {}
+    download = download or P.download
     train = data.load(name, "train", n=n_train, root=data_root, download=download,
                       seed=P.seed, **kw)
     test = data.load(name, "test", n=n_test, root=data_root, download=download, seed=P.seed,
@@ -201,7 +203,8 @@ def run(
         resume: reuse results in ``out_dir/runs/`` made with the same settings.
         n_train, n_test: images per split (default: the profile's for its data set, else
             the whole split).
-        image_size: resize the images to this side (default: the data set's own).
+        image_size: resize the images to this side (default: the profile's for its data set,
+            else the data set's own).
         width: backbone width (default: the profile's).
         batch_size: pretraining batch size (default: the profile's).
         labels_per_class: labelled images per class of the linear probe (default: 10, the

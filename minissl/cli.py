@@ -174,8 +174,12 @@ def _train(args: argparse.Namespace) -> int:
     # The profile's image count belongs to the profile's data set; another one is used whole.
     n_train = args.n_train if args.n_train is not None else (
         P.n_train if name == P.image_dataset else None)
-    train = data.load(name, "train", n=n_train, root=args.data_root, download=args.download)
-    test = data.load(name, "test", n=args.eval_n, root=args.data_root, download=args.download)
+    # ... and so does its image size (16 px shapes in the quick profile).
+    sized = {"size": P.image_size} if name == P.image_dataset else {}
+    download = args.download or P.download
+    train = data.load(name, "train", n=n_train, root=args.data_root, download=download, **sized)
+    test = data.load(name, "test", n=args.eval_n, root=args.data_root, download=download,
+                     **sized)
     probe_train = train.subset(torch.arange(min(len(train), args.eval_n * 5)))
     print(train.describe())
     arch, width = (args.backbone or P.backbone).lower(), args.width or P.width
@@ -218,6 +222,7 @@ def _train(args: argparse.Namespace) -> int:
         folder = Path(args.checkpoint_dir)
         (folder / RUN_FILE).write_text(json.dumps({
             "method": cls.__name__, "dataset": name, "n_train": len(train),
+            "image_size": int(train.images.shape[-1]),
             "backbone": arch, "width": width, "seed": args.seed, "method_args": extra,
             "profile": P.name, "data_root": args.data_root,
         }, indent=1))
@@ -268,8 +273,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     name = _check_dataset(args.dataset or meta.get("dataset") or P.image_dataset)
     n_train = args.n_train if args.n_train is not None else meta.get("n_train")
     root = args.data_root or meta.get("data_root")
-    train = data.load(name, "train", n=n_train, root=root, download=args.download)
-    test = data.load(name, "test", n=args.eval_n, root=root, download=args.download)
+    size = meta.get("image_size") or (P.image_size if name == P.image_dataset else None)
+    sized = {"size": size} if size else {}
+    train = data.load(name, "train", n=n_train, root=root, download=args.download, **sized)
+    test = data.load(name, "test", n=args.eval_n, root=root, download=args.download, **sized)
     arch = (args.backbone or meta.get("backbone") or P.backbone).lower()
     width = args.width or meta.get("width") or P.width
     method, _ = _build_method(cls, train, backbone=arch, width=width,

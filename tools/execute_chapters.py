@@ -70,10 +70,12 @@ def main() -> int:
     parser.add_argument("--executed", default="_build/executed",
                         help="notebooks that nbval executed (pytest --save-executed): those "
                              "made with the current package are cached, not run again")
-    parser.add_argument("notebooks", nargs="*", help="default: chapters/*.ipynb")
+    parser.add_argument("notebooks", nargs="*",
+                        help="default: chapters/*.ipynb and the notebook pages of book/")
     args = parser.parse_args()
 
-    notebooks = [Path(p) for p in args.notebooks] or sorted(Path("chapters").glob("*.ipynb"))
+    notebooks = [Path(p) for p in args.notebooks] or [
+        *sorted(Path("chapters").glob("*.ipynb")), *sorted(Path("book").glob("*.ipynb"))]
     stamp = Path(args.cache).with_name("minissl-sources.sha256")
     current = package_hash()
     if Path(args.cache).exists() and (not stamp.exists() or stamp.read_text() != current):
