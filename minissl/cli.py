@@ -5,7 +5,9 @@
     python -m minissl train simclr --dataset cifar10 --backbone resnet18 --epochs 200 \\
         --checkpoint-dir runs/simclr
         # pretrain any image method; prints loss, images/s, peak GPU memory and kNN accuracy
-        # every epoch; --checkpoint-dir makes a stopped run resume
+        # every epoch; --checkpoint-dir makes a stopped run resume (the same command again;
+        # other settings are refused, --fresh starts afresh; --checkpoint-every N saves
+        # every N steps); Ctrl-C or SIGTERM prints where the checkpoint is, on one line
     python -m minissl evaluate runs/simclr            # kNN and 10-labels-per-class probe
     python -m minissl bench --epochs 5 --seeds 0 1    # every image method, one budget, one table
 

@@ -229,7 +229,10 @@ class History:
 
     def last(self, key: str = "loss") -> float:
         """The most recent logged value of ``key``."""
-        return self[key][-1]
+        values = self[key]
+        if not values:
+            raise KeyError(f"{key!r} has no logged value yet ({len(self.steps)} entries)")
+        return values[-1]
 
     def steps_of(self, key: str) -> list[int]:
         """The steps at which ``key`` was logged (for quantities logged now and then)."""
@@ -712,6 +715,9 @@ def check_resume(state: dict, fingerprint: dict, path: str | os.PathLike) -> Non
     if not isinstance(stored, dict):
         return  # written before runs were fingerprinted: fit warns and resumes
     old, new = _flatten(stored), _flatten(fingerprint)
+    if old.get("method.name") != new.get("method.name"):  # another method: its name says it
+        old = {k: v for k, v in old.items() if not k.startswith("method.arguments.")}
+        new = {k: v for k, v in new.items() if not k.startswith("method.arguments.")}
     absent = "(not set)"
     diffs = [f"{k}: {old.get(k, absent)!r} there, {new.get(k, absent)!r} now"
              for k in sorted(set(old) | set(new))

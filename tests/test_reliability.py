@@ -462,3 +462,33 @@ def test_a_pretrained_encoder_saves_and_loads_back(tmp_path):
         deploy.load_encoder(deploy.save_state(
             deploy.Classifier.from_spec(deploy.ModelSpec("convnet", {"width": 4}, 3, 8, 2)),
             tmp_path / "clf.pt"))
+
+
+def test_another_method_is_named_without_listing_its_arguments(tmp_path):
+    class Scaled(nn.Module):
+        def __init__(self, width: int = 3):
+            super().__init__()
+            self.width = width
+            self.net = nn.Linear(4, 1)
+
+        def training_step(self, batch):
+            return {"loss": self.net(batch[0]).pow(2).mean()}
+
+    fit(Scaled(), data(), cfg(tmp_path))
+    with pytest.raises(MinisslError) as err:
+        fit(Regress(), data(), cfg(tmp_path))
+    assert "method.name: 'test_another_method" in str(err.value)
+    assert "method.arguments" not in str(err.value)
+
+
+def test_history_last_of_a_quantity_without_values_says_so():
+    from minissl.train import History
+
+    h = History()
+    h.log(1, {"loss": 1.0})
+    h.log(2, {"knn": 0.5})
+    h.records["knn"][0] = float("nan")
+    assert h.last("knn") == 0.5 and h.last() == 1.0
+    h.records["knn"][1] = float("nan")
+    with pytest.raises(KeyError, match="'knn' has no logged value yet"):
+        h.last("knn")
