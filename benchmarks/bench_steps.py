@@ -1,9 +1,14 @@
 """Throughput of one SimCLR / BYOL training step: minissl against the same step built on lightly.
 
-The step is the one of the SimCLR and BYOL papers on CIFAR-10: a CIFAR ResNet-18 (3x3 stem,
-no max-pool; the same ``minissl.nn.backbone("resnet18")`` on both sides, so the comparison is
-about the self-supervised machinery, not about two ResNets) on 32x32 images, two augmented
-views per image, AdamW.
+Two workloads, each with the same network on both sides (so the comparison is about the
+self-supervised machinery, not about two networks), two augmented views per image, AdamW:
+
+* ``--backbone resnet18`` (the default): the step of the SimCLR and BYOL papers on CIFAR-10,
+  a CIFAR ResNet-18 (3x3 stem, no max-pool; ``minissl.nn.backbone("resnet18")``) on 32x32
+  random images;
+* ``--backbone convnet``: the book's own workload, the quick profile's ConvNet (its width and
+  image size from ``minissl.profiles``, batch 128 by default) on images of the profile's data
+  set (``shapes``), measured at 1 and 2 threads unless ``--threads`` says otherwise.
 
 * **minissl**: ``SimCLR(encoder, 512)`` / ``BYOL(encoder, 512)`` trained by
   ``minissl.train.fit`` on an in-memory ``ImageDataset``: batches are tensor slices and the
@@ -31,23 +36,27 @@ Both sides run in this one process with the same torch thread count, interleaved
 order flips every repetition) so that a busy machine slows both alike; each images/s figure
 is the median over ``--repeats`` timed blocks of ``--steps`` steps, after one warm-up step per
 side, and the speed-up (minissl over lightly) is the median of each repetition's own ratio.
-Figures are printed, never asserted. The issue's setting is ``--batch 256``; the default
-batch is smaller only so that the default run stays within about three minutes on a 2-core
-CPU (a CIFAR ResNet-18 step costs about 40 ms per view per core there, and images/s hardly
-depends on the batch size on a CPU). Usage::
+Figures are printed, never asserted. With both sides, the last line is
+``end-to-end speed-up: X.XXx``, the geometric mean of the end-to-end speed-ups of every method
+and thread count measured. For the ResNet-18 the default batch of 32 keeps the default run
+within about three minutes on a 2-core CPU (a CIFAR ResNet-18 step costs about 40 ms per
+view per core there, and images/s hardly depends on the batch size on a CPU); the batch of
+the papers' CIFAR runs is ``--batch 256`` or more. Usage::
 
     pip install -e ".[bench]"          # lightly, for the comparison
-    python benchmarks/bench_steps.py [--batch 32] [--steps 1] [--repeats 3] [--threads 1]
-                                     [--methods simclr,byol] [--sides minissl,lightly]
-                                     [--workers 0] [--width 64] [--channels-last]
-                                     [--precision fp32|bf16] [--quick]
-    python benchmarks/bench_steps.py --batch 256          # the issue's setting (~15 min here)
+    python benchmarks/bench_steps.py [--backbone resnet18|convnet] [--batch 32] [--steps 1]
+                                     [--repeats 3] [--threads 1[,2]] [--methods simclr,byol]
+                                     [--sides minissl,lightly] [--workers 0] [--width 64]
+                                     [--channels-last] [--precision fp32|bf16] [--quick]
+    python benchmarks/bench_steps.py --backbone convnet   # the book's workload, 1 and 2 threads
+    python benchmarks/bench_steps.py --batch 256          # a larger ResNet-18 batch (~15 min)
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import math
 import os
 import statistics
 import sys
@@ -63,11 +72,14 @@ from minissl.data import ImageDataset
 from minissl.methods.byol import BYOL
 from minissl.methods.simclr import SimCLR
 from minissl.nn import backbone
+from minissl.profiles import PROFILES
 from minissl.train import TrainConfig, fit, make_optimizer
 
 METHODS = ("simclr", "byol")
 SIDES = ("minissl", "lightly")
 PARTS = ("end to end", "model step", "data + aug")
+BACKBONES = ("resnet18", "convnet")
+BOOK = PROFILES["quick"]  # the book's default workload: its ConvNet, image size and batch
 LR, WEIGHT_DECAY = 1e-3, 1e-4  # AdamW on both sides (fit's default optimizer)
 PROJ_DIM = 128  # output of the projection (and BYOL prediction) head, both sides
 TOTAL_STEPS = 1000  # the horizon of BYOL's momentum schedule (its value does not change costs)
@@ -112,12 +124,13 @@ class Ours:
     def __init__(self, method: str, encoder: nn.Module, images: torch.Tensor, batch: int,
                  views: tuple[torch.Tensor, torch.Tensor], precision: str = "fp32") -> None:
         self.precision = precision
+        size = images.shape[-1]
         if method == "simclr":
-            self.model: nn.Module = SimCLR(encoder, encoder.feature_dim, SimCLRAugment(32),
+            self.model: nn.Module = SimCLR(encoder, encoder.feature_dim, SimCLRAugment(size),
                                            proj_dim=PROJ_DIM, temperature=0.5)
         else:
-            self.model = BYOL(encoder, encoder.feature_dim, BYOLAugment(32), proj_dim=PROJ_DIM,
-                              hidden_dim=512)
+            self.model = BYOL(encoder, encoder.feature_dim, BYOLAugment(size),
+                              proj_dim=PROJ_DIM, hidden_dim=512)
         self.augment = self.model.augment
         self.premade = _PremadeViews(*views, pair=method == "byol")
         self.data = ImageDataset(images, torch.zeros(len(images), dtype=torch.long),
@@ -233,14 +246,15 @@ class Theirs:
         )
 
         self.method = method
+        size = pixels.shape[1]
         if method == "simclr":
-            transform = SimCLRTransform(input_size=32, cj_strength=0.5, gaussian_blur=0.0)
+            transform = SimCLRTransform(input_size=size, cj_strength=0.5, gaussian_blur=0.0)
             self.model: nn.Module = _LightlySimCLR(encoder)
             self.criterion: nn.Module = NTXentLoss(temperature=0.5)
         else:
             transform = BYOLTransform(
-                view_1_transform=BYOLView1Transform(input_size=32, gaussian_blur=0.0),
-                view_2_transform=BYOLView2Transform(input_size=32, gaussian_blur=0.0),
+                view_1_transform=BYOLView1Transform(input_size=size, gaussian_blur=0.0),
+                view_2_transform=BYOLView2Transform(input_size=size, gaussian_blur=0.0),
             )
             self.model = _LightlyBYOL(encoder)
             self.criterion = NegativeCosineSimilarity()
@@ -301,6 +315,28 @@ class Theirs:
 
 
 # --------------------------------------------------------------------------- the measurement
+def _images(arch: str, n: int) -> tuple[np.ndarray, torch.Tensor]:
+    """``n`` images as uint8 (N, H, W, 3) pixels (lightly's PIL side) and float (N, 3, H, W).
+
+    The ResNet-18 gets random 32x32 pixels (the content does not change the cost); the
+    ConvNet gets the book's own images, the quick profile's data set at its image size.
+    """
+    if arch == "convnet":
+        from minissl.data import load
+
+        x = load(BOOK.image_dataset, "train", n=n).images
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if x.shape[-1] != BOOK.image_size:
+            x = torch.nn.functional.interpolate(x, size=BOOK.image_size, mode="bilinear")
+        pixels = x.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).contiguous().numpy()
+    else:
+        pixels = np.random.default_rng(0).integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
+    # Both sides see the same pixels: ours as floats in [0, 1], lightly's as PIL images.
+    images = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(255).contiguous()
+    return pixels, images
+
+
 def _timed(fn: Callable[[int], None], steps: int) -> float:
     t0 = time.perf_counter()
     fn(steps)
@@ -314,21 +350,19 @@ def measure(method: str, sides: tuple[str, ...], args: argparse.Namespace) -> di
     divided by minissl's (above 1: minissl is faster).
     """
     b = args.batch
-    n = 2 * b  # enough to draw a few different batches; the content does not change the cost
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
-    images = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(255).contiguous()
+    pixels, images = _images(args.backbone, 2 * b)  # 2b: a few different batches to draw
+    size = images.shape[-1]
     gen = torch.Generator().manual_seed(0)
     if method == "simclr":
-        aug = SimCLRAugment(32, generator=gen)
+        aug = SimCLRAugment(size, generator=gen)
         views = (aug(images[:b]), aug(images[:b]))
     else:
-        views = BYOLAugment(32, generator=gen)(images[:b])
+        views = BYOLAugment(size, generator=gen)(images[:b])
 
     runners = []
     for side in sides:
         torch.manual_seed(0)  # the same initial weights on both sides
-        encoder = backbone("resnet18", width=args.width)
+        encoder = backbone(args.backbone, in_channels=3, width=args.width)
         if args.channels_last:
             encoder = encoder.to(memory_format=torch.channels_last)
         if side == "minissl":
@@ -360,35 +394,58 @@ def measure(method: str, sides: tuple[str, ...], args: argparse.Namespace) -> di
 
 def print_table(results: dict[str, dict], sides: tuple[str, ...]) -> None:
     both = len(sides) == 2
-    head = f"{'method':<8}{'part':<12}" + "".join(f"{s + ' img/s':>15}" for s in sides)
+    label = max(8, *(len(k) + 2 for k in results))
+    head = f"{'method':<{label}}{'part':<12}" + "".join(f"{s + ' img/s':>15}" for s in sides)
     print(head + (f"{'speed-up':>17}" if both else ""))
     print("-" * (len(head) + (17 if both else 0)))
     for method, rates in results.items():
         for part in PARTS:
-            row = f"{method:<8}{part:<12}" + "".join(
+            row = f"{method:<{label}}{part:<12}" + "".join(
                 f"{rates[(s, part)]:>15.1f}" for s in sides)
             if both:
                 row += f"{rates[('speed-up', part)]:>16.2f}x"
             print(row)
 
 
+def _thread_counts(text: str) -> list[int]:
+    try:
+        counts = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        counts = []
+    if not counts or any(c < 0 for c in counts):
+        raise argparse.ArgumentTypeError(f"expected thread counts like 1 or 1,2; got {text!r}")
+    return counts
+
+
 def main(argv: list[str] | None = None) -> dict[str, dict]:
+    """Measure, print the table (and the overall speed-up), return the rates.
+
+    The result maps each method to its rates, or, with several thread counts, each
+    ``"method, N threads"``.
+    """
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--batch", type=int, default=32,
-                    help="images per step (each gives two views); the issue's setting is 256")
+    ap.add_argument("--backbone", choices=BACKBONES, default="resnet18",
+                    help="resnet18: the papers' CIFAR step; convnet: the book's quick-profile "
+                         "ConvNet on its own data")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="images per step (each gives two views); default 32 for the "
+                         f"ResNet-18, the profile's {BOOK.batch_size} for the ConvNet")
     ap.add_argument("--steps", type=int, default=1, help="training steps per timed block")
     ap.add_argument("--repeats", type=int, default=3,
                     help="timed blocks per side and part; the median is reported")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch intra-op threads for both sides (0: torch's default)")
+    ap.add_argument("--threads", type=_thread_counts, default=None,
+                    help="torch intra-op threads for both sides, or several (1,2) measured in "
+                         "turn (0: torch's default); default 1 for the ResNet-18, 1,2 for the "
+                         "ConvNet")
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated: simclr,byol")
     ap.add_argument("--sides", default=",".join(SIDES),
                     help="comma-separated: minissl,lightly (lightly needs the bench extra)")
     ap.add_argument("--workers", type=int, default=0,
                     help="DataLoader workers on lightly's side (default 0: both sides then use "
                          "the same cores; workers > 0 start afresh in every timed block)")
-    ap.add_argument("--width", type=int, default=64,
-                    help="ResNet-18 width (64 is the standard network)")
+    ap.add_argument("--width", type=int, default=None,
+                    help="backbone width (default: 64, the standard ResNet-18; the profile's "
+                         f"{BOOK.width} for the ConvNet)")
     ap.add_argument("--channels-last", action="store_true",
                     help="channels_last memory format for the backbone, on both sides")
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
@@ -397,6 +454,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     ap.add_argument("--quick", action="store_true",
                     help="a smoke run in seconds: batch 8, width 8, 1 step, 1 repeat")
     args = ap.parse_args(argv)
+    convnet = args.backbone == "convnet"
+    args.batch = args.batch or (BOOK.batch_size if convnet else 32)
+    args.width = args.width or (BOOK.width if convnet else 64)
+    args.threads = args.threads or ([1, 2] if convnet else [1])
     if args.quick:
         args.batch, args.width, args.steps, args.repeats = 8, 8, 1, 1
 
@@ -409,23 +470,34 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     sides = tuple(s for s in SIDES if s in sides)  # minissl first in the table
     if "lightly" in sides and (missing := _lightly_missing()):
         ap.error(missing)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
 
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{os.cpu_count()} CPUs, load average {load} (1, 5, 15 min)")
-    print(f"CIFAR ResNet-18 (width {args.width}), 32x32, batch {args.batch} "
-          f"(two views each), {args.steps} step(s) x {args.repeats} repeat(s), median"
+    network = (f"the quick profile's ConvNet (width {args.width}) on {BOOK.image_dataset}, "
+               f"{BOOK.image_size}x{BOOK.image_size}" if convnet
+               else f"CIFAR ResNet-18 (width {args.width}), 32x32")
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average {load} "
+          "(1, 5, 15 min)")
+    print(f"{network}, batch {args.batch} (two views each), {args.steps} step(s) x "
+          f"{args.repeats} repeat(s), median"
           + (f"; lightly DataLoader workers: {args.workers}" if "lightly" in sides else "")
           + (", channels_last" if args.channels_last else "")
           + (", bf16 autocast" if args.precision == "bf16" else ""))
     results = {}
-    for method in methods:
-        t0 = time.perf_counter()
-        results[method] = measure(method, sides, args)
-        print(f"  {method}: measured in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    for threads in args.threads:
+        if threads > 0:
+            torch.set_num_threads(threads)
+        print(f"{torch.get_num_threads()} torch thread(s)", file=sys.stderr)
+        for method in methods:
+            t0 = time.perf_counter()
+            key = (method if len(args.threads) == 1
+                   else f"{method}, {threads} thread{'' if threads == 1 else 's'}")
+            results[key] = measure(method, sides, args)
+            print(f"  {key}: measured in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     print_table(results, sides)
+    if len(sides) == 2:
+        ratios = [rates[("speed-up", "end to end")] for rates in results.values()]
+        overall = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+        print(f"end-to-end speed-up: {overall:.2f}x")
     return results
 
 
