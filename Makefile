@@ -24,7 +24,7 @@ STAMP := $(VENV)/.minissl-installed
 # Kernels come from .venv, even when the user has a "python3" kernel of another Python.
 export JUPYTER_PREFER_ENV_PATH := 1
 
-.PHONY: setup book test lint unit notebooks book-strict browser bench clean
+.PHONY: setup book test lint unit notebooks book-strict browser bench full-check clean
 
 setup: $(STAMP)
 
@@ -77,6 +77,10 @@ bench: setup
 	  $(BIN)/python -m pip install --quiet $(TORCH_PINS) -e ".[bench]"
 	$(BIN)/python benchmarks/bench_augment.py
 	$(BIN)/python benchmarks/bench_steps.py
+
+# Every chapter in the full profile on tiny CIFAR-10 files with budgets cut down (minutes).
+full-check: setup
+	$(PARALLEL_ENV) $(BIN)/python tools/full_profile_check.py
 
 clean:
 	rm -rf _build

@@ -1,10 +1,15 @@
-"""Putting numbers a chapter computes into its prose: one ``glue`` that works everywhere.
+"""What a chapter needs beyond the package: computed numbers in its prose, and its claims.
 
 The book's text never quotes a number typed in from another run. A chapter computes the
 number, hands it to :func:`glue` under a name, and the text refers to the name with MyST's
 ``{glue:text}`name:.3f``` role, so the rendered page shows what the reader's own run gave.
 When the book is built, :func:`glue` is myst-nb's; where myst-nb is missing (Colab, a plain
 Jupyter install) it keeps the value in :data:`GLUED` and, if asked to, shows it.
+
+A chapter states results it measured in the quick profile, on the book's default data, and
+checks each with :func:`claim`: there it is an ``assert``. In another profile (the full one's
+CIFAR-10, or budgets cut down for a smoke test) the threshold was never measured, so
+:func:`claim` reports the outcome instead of failing the chapter.
 
 Example:
     >>> glue("example_accuracy", 0.8125)
@@ -42,3 +47,35 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     except Exception:  # no IPython kernel (a plain script): the value is kept all the same  # noqa: BLE001
         if display:
             print(f"{name} = {value!r}")
+
+
+def claim(condition: bool, message: object = "", *, profile: str = "quick") -> bool:
+    """Check a result whose threshold was measured in ``profile``; assert it there.
+
+    In the profile the threshold was measured in (the quick profile's default data and
+    budgets), a false ``condition`` raises ``AssertionError`` with ``message``, exactly like
+    ``assert``. In any other profile it prints one line saying whether the result held, since
+    a threshold measured on other data and budgets says nothing there.
+
+    Args:
+        condition: the claim, e.g. ``probe["SimCLR"] >= probe["random"] + 0.10``.
+        message: shown when it fails (the values it was decided on).
+        profile: the profile the threshold was measured in.
+
+    Returns:
+        ``bool(condition)``.
+
+    Example:
+        >>> claim(0.7 > 0.5, "SimCLR beats random")
+        True
+    """
+    from minissl import profiles
+
+    held = bool(condition)
+    if profiles.current().name == profile:
+        if not held:
+            raise AssertionError(message)
+    else:
+        state = "holds" if held else "does not hold"
+        print(f"claim measured in the {profile} profile {state} here: {message}")
+    return held

@@ -85,3 +85,15 @@ def test_cli_info_lists_profile_and_data_sets(capsys):
     assert "minissl profile 'quick'" in out
     for name in ("digits", "shapes", "cifar10", "stl10", "mnist"):
         assert name in out
+
+
+def test_claim_asserts_in_the_profile_it_was_measured_in_and_reports_elsewhere(capsys):
+    from minissl.notebook import claim
+
+    profiles.use("quick")
+    assert claim(True, "fine")
+    with pytest.raises(AssertionError, match="too low"):
+        claim(False, "too low")
+    profiles.use("full")
+    assert not claim(False, "too low")
+    assert "does not hold here: too low" in capsys.readouterr().out
