@@ -67,3 +67,16 @@ def test_bf16_runs_under_autocast_on_both_sides(bench_steps, capsys, monkeypatch
     _check(results, ["simclr"], ["minissl"], bench_steps.PARTS)
     assert torch.bfloat16 in seen
     assert "bf16 autocast" in capsys.readouterr().out
+
+
+def test_convnet_workload_at_two_thread_counts_ends_with_the_speed_up(bench_steps, capsys):
+    pytest.importorskip("lightly")
+    results = bench_steps.main(["--backbone", "convnet", "--quick", "--methods", "simclr",
+                                "--threads", "1,2"])
+    assert list(results) == ["simclr, 1 thread", "simclr, 2 threads"]
+    _check(results, list(results), ["minissl", "lightly"], bench_steps.PARTS)
+    out = capsys.readouterr().out
+    assert "the quick profile's ConvNet" in out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("end-to-end speed-up: ") and last.endswith("x")
+    float(last.split(": ")[1][:-1])
