@@ -584,8 +584,10 @@ def save_checkpoint(path: str | os.PathLike, **state: Any) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic on POSIX and Windows
-    except (OSError, RuntimeError) as err:
+    except BaseException as err:  # Ctrl-C mid-write included: no half-written file stays
         tmp.unlink(missing_ok=True)
+        if not isinstance(err, (OSError, RuntimeError)):
+            raise
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
         raise MinisslError(
             f"cannot write the checkpoint {path} ({first}); check that its folder is "
