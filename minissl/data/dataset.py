@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -109,9 +110,9 @@ class ImageDataset(Dataset):
         idx = idx.long()
         factors = {k: v[idx] for k, v in self.factors.items()}
         # The items of a checked data set are checked already: skip the pass over the pixels.
-        out = ImageDataset.__new__(ImageDataset)
-        out.images, out.labels, out.classes = self.images[idx], self.labels[idx], self.classes
-        out.name, out.split, out.factors = self.name, self.split, factors
+        out = copy.copy(self)
+        out.images, out.labels, out.factors = self.images[idx], self.labels[idx], factors
+        out.classes = list(self.classes)
         return out
 
     def class_counts(self) -> torch.Tensor:
