@@ -19,9 +19,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +29,9 @@ from torch import nn
 
 from minissl import profiles
 from minissl.augment import SimCLRAugment, TwoViews
+from minissl.methods.setting import Setting, build_method
 from minissl.train import History, TrainConfig, fit
+from minissl.utils import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,14 @@ class Recipe:
     features: str = "encoder"  # attribute path of the backbone whose features are scored
     warmup: float = 0.0  # share of the optimizer steps spent warming the learning rate up
     vit_only: bool = False  # needs patch tokens: a ViT even when a CNN backbone is asked for
+    # Constructor arguments that depend on the run (a minissl.methods.Setting -> dict),
+    # applied over `kwargs` and under the caller's own arguments.
+    adjust: Callable[[Setting], dict[str, Any]] | None = field(default=None, repr=False)
+
+
+def _swav_queue(setting: Setting) -> dict[str, Any]:
+    # SwAV's paper queues features only for batches under 256.
+    return {"queue_length": 0} if setting.batch_size >= 256 else {}
 
 
 RECIPES: dict[str, Recipe] = {
@@ -95,7 +104,7 @@ RECIPES: dict[str, Recipe] = {
     "swav": Recipe(
         "SwAV", lr=4e-3, kwargs={"temperature": 0.1, "num_prototypes": 300,
                                  "queue_length": 1024, "queue_start_step": 32},
-        family="clustering", augment="multicrop",
+        family="clustering", augment="multicrop", adjust=_swav_queue,
         note="the paper's tau 0.1, epsilon 0.05, 3 Sinkhorn iterations, prototypes frozen "
              "for the first epoch; 300 prototypes and a queue of 1024 features from step 32 "
              "(only for batches under 256, as in the paper: build drops it from 256 up); "
@@ -120,14 +129,29 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def crop_scale(dataset: str) -> tuple[float, float]:
-    """The RandomResizedCrop area range used for a data set.
+# How views are made, per data set: SimCLR's colour strength s, the area range of the
+# random crops, and SwAV's local crops. `shapes` images hold one small object: a crop of 8% of
+# the image (SimCLR's lower bound) often cuts it out, and then the two views share nothing
+# but background, so crops keep half the image; colour is a pure nuisance there, so the
+# jitter is strong. Other data sets (natural images) use the papers' values.
+VIEWS: dict[str, dict[str, Any]] = {
+    "shapes": {"s": 1.0, "scale": (0.5, 1.0), "local_scale": (0.2, 0.5)},
+}
+_PAPER_VIEWS = {"s": 0.5, "scale": (0.08, 1.0), "local_scale": (0.05, 0.14)}
 
-    ``shapes`` images hold one small object on a cluttered background: a crop of 8% of the
-    image (SimCLR's lower bound) often cuts the object out, and then the two views share
-    nothing but background. Half the image keeps it; natural images use the papers' 0.08.
+
+def _views(dataset: str) -> dict[str, Any]:
+    return {**_PAPER_VIEWS, **VIEWS.get(dataset, {})}
+
+
+def crop_scale(dataset: str) -> tuple[float, float]:
+    """The RandomResizedCrop area range used for a data set (see :data:`VIEWS`).
+
+    Example:
+        >>> crop_scale("shapes"), crop_scale("cifar10")
+        ((0.5, 1.0), (0.08, 1.0))
     """
-    return (0.5, 1.0) if dataset == "shapes" else (0.08, 1.0)
+    return _views(dataset)["scale"]
 
 
 def augmentation(dataset: str, size: int, **changes: Any) -> SimCLRAugment:
@@ -146,7 +170,8 @@ def augmentation(dataset: str, size: int, **changes: Any) -> SimCLRAugment:
         >>> augmentation("shapes", 32)[0].scale
         (0.5, 1.0)
     """
-    options = {"s": 1.0 if dataset == "shapes" else 0.5, "scale": crop_scale(dataset)}
+    views = _views(dataset)
+    options = {"s": views["s"], "scale": views["scale"]}
     return SimCLRAugment(size, **{**options, **changes})
 
 
@@ -163,9 +188,8 @@ def available() -> list[str]:
 def _recipe(name: str) -> Recipe:
     key = name.lower().replace("-", "").replace("_", "")
     if key not in RECIPES:
-        close = difflib.get_close_matches(key, list(RECIPES), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"no recipe for method {name!r}.{hint} Recipes exist for {available()}")
+        raise ValueError(f"no recipe for method {name!r}.{did_you_mean(key, RECIPES)} "
+                         f"Recipes exist for {available()}")
     return RECIPES[key]
 
 
@@ -234,62 +258,11 @@ def _augmentation(recipe: Recipe, dataset: str, size: int, vit: bool) -> nn.Modu
     if recipe.augment == "none":
         return None
     if recipe.augment == "multicrop":  # SwAV's; a ViT takes one image size, so no local crops
-        local = (0.2, 0.5) if dataset == "shapes" else (0.05, 0.14)
+        views = _views(dataset)
         return MultiCrop(size, max(size // 2, 1), n_global=2, n_local=0 if vit else 2,
-                         global_scale=crop_scale(dataset), local_scale=local)
+                         global_scale=views["scale"], local_scale=views["local_scale"])
     view = augmentation(dataset, size)
     return TwoViews(view) if recipe.pair_augment else view
-
-
-def _construct(recipe: Recipe, encoder: nn.Module, train, kwargs: dict[str, Any],
-               width: int, steps_per_epoch: int, seed: int) -> nn.Module:
-    """The method around ``encoder``, with the arguments that depend on the data filled in."""
-    from minissl import methods
-
-    cls = getattr(methods, recipe.method)
-    channels, size = int(train.images.shape[1]), int(train.images.shape[-1])
-    num_classes = int(getattr(train, "num_classes", 0) or int(train.labels.max()) + 1)
-    vit = hasattr(encoder, "patchify")
-    if recipe.method == "Inpainting":
-        kwargs = {"image_size": size, "channels": channels, **kwargs}
-    elif recipe.method == "Jigsaw":
-        kwargs = {"seed": seed, **kwargs}
-    elif recipe.method == "RelativePosition":
-        cell = size // kwargs.get("grid", 3)  # small images: a narrower gap, less jitter
-        if kwargs.get("gap", 2) >= cell:
-            kwargs = {**kwargs, "gap": cell // 2}
-            kwargs["jitter"] = min(kwargs.get("jitter", 1), kwargs["gap"] // 2)
-        if vit:  # patches resized to the one size the ViT takes
-            kwargs = {"patch_size": size, **kwargs}
-    elif recipe.method == "DeepCluster":
-        kwargs = {"data": train, "num_clusters": min(4 * num_classes, len(train)),
-                  "recluster_every": 2 * steps_per_epoch, "seed": seed, **kwargs}
-        kwargs["pca_dim"] = min(kwargs["pca_dim"], encoder.feature_dim)
-    elif recipe.method == "SwAV":
-        kwargs = {"num_prototypes": 4 * num_classes, "freeze_prototypes_steps": steps_per_epoch,
-                  "n_local": getattr(kwargs.get("augment"), "n_local", 2), **kwargs}
-    if recipe.method in ("DenoisingAE", "VAE"):
-        from minissl.methods.dae import ConvDecoder
-
-        method = cls(in_channels=channels, image_size=size, width=width, **kwargs)
-        code = encoder.feature_dim
-        if recipe.method == "VAE":  # the backbone, then a linear map to the code's moments
-            method.encoder.body = encoder
-            method.encoder.head = nn.Linear(code, 2 * method.latent_dim)
-            code = method.latent_dim
-        else:
-            method.encoder = encoder
-        method.decoder = ConvDecoder(code, channels, size, width)
-        return method
-    if recipe.method == "MAE":
-        from minissl.methods.mae import MAEEncoder
-
-        # A throw-away one-block ViT of the right shape, then the common ViT in its place.
-        method = cls(image_size=encoder.image_size, patch_size=encoder.patch_size,
-                     in_channels=channels, dim=encoder.dim, depth=1, heads=1, **kwargs)
-        method.encoder = MAEEncoder(encoder)
-        return method
-    return cls(encoder, encoder.feature_dim, **kwargs)
 
 
 def build(
@@ -336,14 +309,17 @@ def build(
     batch_size = batch_size or P.batch_size
     epochs = P.ssl_epochs if epochs is None else epochs
     steps_per_epoch = max(len(train) // batch_size, 1)
-    kwargs = {**recipe.kwargs, **method_kwargs}
-    if recipe.method == "SwAV" and batch_size >= 256 and "queue_length" not in method_kwargs:
-        kwargs["queue_length"] = 0  # SwAV's paper queues features only for batches under 256
+    setting = Setting(train, seed=seed, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
+                      width=width or P.width)
+    kwargs = {**recipe.kwargs, **(recipe.adjust(setting) if recipe.adjust else {}),
+              **method_kwargs}
     augment = _augmentation(recipe, getattr(train, "name", ""), int(train.images.shape[-1]),
                             vit=arch == "vit_tiny")
     if augment is not None:
         kwargs.setdefault("augment", augment)
-    method = _construct(recipe, encoder, train, kwargs, width or P.width, steps_per_epoch, seed)
+    from minissl import methods
+
+    method = build_method(getattr(methods, recipe.method), encoder, setting, **kwargs)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr or recipe.lr,
                          weight_decay=recipe.weight_decay, seed=seed, progress=False,
                          warmup_steps=round(recipe.warmup * epochs * steps_per_epoch),

@@ -139,3 +139,24 @@ def test_backbone_of_a_method_without_a_recipe_is_its_encoder(tiny):
     assert recipes.backbone_of(model) is encoder
     with pytest.raises(ValueError, match="no recipe for method 'supervised'"):
         recipes.backbone_of(model, "supervised")  # a name given explicitly must be a recipe
+
+
+def test_generic_modules_never_branch_on_a_method_or_data_set_name():
+    # Methods build themselves (minissl.methods.setting); recipes are data. A comparison with
+    # a method's or a data set's name in the generic modules would be knowledge out of place.
+    import ast
+    from pathlib import Path
+
+    import minissl
+    from minissl import data, methods
+
+    names = {*methods.available(), *recipes.RECIPES, *data.available()}
+    root = Path(minissl.__file__).parent
+    for module in ("recipes.py", "bench.py", "train.py", "evaluate.py"):
+        tree = ast.parse((root / module).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare):
+                for side in [node.left, *node.comparators]:
+                    if isinstance(side, ast.Constant) and side.value in names:
+                        raise AssertionError(f"{module}:{node.lineno} compares with "
+                                             f"{side.value!r}")

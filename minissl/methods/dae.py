@@ -116,6 +116,16 @@ class DenoisingAE(nn.Module):
         (torch.Size([]), 16)
     """
 
+    @classmethod
+    def for_setting(cls, encoder: nn.Module, setting, **kwargs) -> DenoisingAE:
+        """Around a given backbone (see :mod:`minissl.methods.setting`): ``encoder`` replaces
+        the built-in ConvNet, and the decoder is sized for its features."""
+        channels, size = setting.channels, setting.image_size
+        method = cls(in_channels=channels, image_size=size, width=setting.width, **kwargs)
+        method.encoder = encoder
+        method.decoder = ConvDecoder(encoder.feature_dim, channels, size, setting.width)
+        return method
+
     def __init__(self, in_channels: int = 3, width: int = 32, image_size: int = 32,
                  depth: int = 3, corruption: str = "gaussian", strength: float = 0.3):
         super().__init__()

@@ -118,6 +118,20 @@ class DeepCluster(nn.Module):
         (torch.Size([]), 4.0, 1)
     """
 
+    @classmethod
+    def for_setting(cls, encoder: nn.Module, setting, **kwargs) -> DeepCluster:
+        """Clusters the run's data (see :mod:`minissl.methods.setting`).
+
+        Four times as many clusters as classes (the papers over-cluster), a new clustering
+        every two epochs, the run's seed, and PCA to at most the encoder's feature size.
+        """
+        data = setting.data
+        kwargs = {"data": data, "num_clusters": min(4 * setting.num_classes, len(data)),
+                  "recluster_every": 2 * setting.steps_per_epoch, "seed": setting.seed,
+                  **kwargs}
+        kwargs["pca_dim"] = min(kwargs.get("pca_dim", 256), encoder.feature_dim)
+        return cls(encoder, encoder.feature_dim, **kwargs)
+
     def __init__(
         self, encoder: nn.Module, feature_dim: int, data, num_clusters: int = 100,
         augment: nn.Module | None = None, hidden_dim: int | None = None, pca_dim: int = 256,

@@ -85,6 +85,15 @@ class MAE(nn.Module):
         torch.Size([4, 16])
     """
 
+    @classmethod
+    def for_setting(cls, encoder: TinyViT, setting, **kwargs) -> MAE:
+        """Around a given ViT (see :mod:`minissl.methods.setting`): a one-block ViT of the
+        same shape is built, then ``encoder`` takes its place (the decoder is MAE's own)."""
+        method = cls(image_size=encoder.image_size, patch_size=encoder.patch_size,
+                     in_channels=setting.channels, dim=encoder.dim, depth=1, heads=1, **kwargs)
+        method.encoder = MAEEncoder(encoder)
+        return method
+
     def __init__(self, image_size: int = 32, patch_size: int = 4, in_channels: int = 3,
                  dim: int = 128, depth: int = 4, heads: int = 4, decoder_dim: int = 64,
                  decoder_depth: int = 1, decoder_heads: int = 4, mask_ratio: float = 0.75,

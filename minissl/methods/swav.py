@@ -67,6 +67,18 @@ class SwAV(nn.Module):
         (torch.Size([]), True)
     """
 
+    @classmethod
+    def for_setting(cls, encoder: nn.Module, setting, **kwargs) -> SwAV:
+        """Sized for the run (see :mod:`minissl.methods.setting`).
+
+        Four prototypes per class, prototypes frozen for the first epoch, and as many local
+        crops as the augmentation makes.
+        """
+        kwargs = {"num_prototypes": 4 * setting.num_classes,
+                  "freeze_prototypes_steps": setting.steps_per_epoch,
+                  "n_local": getattr(kwargs.get("augment"), "n_local", 2), **kwargs}
+        return cls(encoder, encoder.feature_dim, **kwargs)
+
     def __init__(
         self, encoder: nn.Module, feature_dim: int, augment: nn.Module | None = None,
         proj_dim: int = 128, hidden_dim: int | None = None, num_prototypes: int = 100,

@@ -87,6 +87,17 @@ class VAE(nn.Module):
         torch.Size([5, 1, 8, 8])
     """
 
+    @classmethod
+    def for_setting(cls, encoder: nn.Module, setting, **kwargs) -> VAE:
+        """Around a given backbone (see :mod:`minissl.methods.setting`): ``encoder`` becomes
+        the body of the encoder, followed by a linear map to the code's moments."""
+        channels, size = setting.channels, setting.image_size
+        method = cls(in_channels=channels, image_size=size, width=setting.width, **kwargs)
+        method.encoder.body = encoder
+        method.encoder.head = nn.Linear(encoder.feature_dim, 2 * method.latent_dim)
+        method.decoder = ConvDecoder(method.latent_dim, channels, size, setting.width)
+        return method
+
     def __init__(self, in_channels: int = 3, image_size: int = 32, latent_dim: int = 16,
                  width: int = 32, depth: int = 3, likelihood: str = "bernoulli",
                  beta: float = 1.0, sigma: float = 0.1):

@@ -70,6 +70,12 @@ class Inpainting(nn.Module):
         torch.Size([])
     """
 
+    @classmethod
+    def for_setting(cls, encoder: nn.Module, setting, **kwargs) -> Inpainting:
+        """Built for the run's image size and channels (see :mod:`minissl.methods.setting`)."""
+        kwargs = {"image_size": setting.image_size, "channels": setting.channels, **kwargs}
+        return cls(encoder, encoder.feature_dim, **kwargs)
+
     def __init__(self, encoder: nn.Module, feature_dim: int, image_size: int = 32,
                  channels: int = 3, patch: int = 8, ratio: float = 0.25, central: bool = False,
                  width: int = 32):

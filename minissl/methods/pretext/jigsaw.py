@@ -175,6 +175,11 @@ class Jigsaw(nn.Module):
         True
     """
 
+    @classmethod
+    def for_setting(cls, encoder: nn.Module, setting, **kwargs) -> Jigsaw:
+        """The permutation set drawn with the run's seed (see :mod:`minissl.methods.setting`)."""
+        return cls(encoder, encoder.feature_dim, **{"seed": setting.seed, **kwargs})
+
     def __init__(self, encoder: nn.Module, feature_dim: int, grid: int = 2,
                  n_permutations: int = 24, hidden: int = 256, siamese: bool = False,
                  border: int = 0, seed: int = 0):

@@ -82,6 +82,23 @@ class RelativePosition(nn.Module):
         True
     """
 
+    @classmethod
+    def for_setting(cls, encoder: nn.Module, setting, **kwargs) -> RelativePosition:
+        """Sized for the run's images (see :mod:`minissl.methods.setting`).
+
+        On small images a cell of the grid is only a few pixels wide: the gap shrinks to half
+        a cell and the jitter to half the gap. A ViT takes one image size, so its patches are
+        resized to the images' side.
+        """
+        size = setting.image_size
+        cell = size // kwargs.get("grid", 3)
+        if kwargs.get("gap", 2) >= cell:
+            kwargs = {**kwargs, "gap": cell // 2}
+            kwargs["jitter"] = min(kwargs.get("jitter", 1), kwargs["gap"] // 2)
+        if hasattr(encoder, "patchify"):
+            kwargs = {"patch_size": size, **kwargs}
+        return cls(encoder, encoder.feature_dim, **kwargs)
+
     def __init__(self, encoder: nn.Module, feature_dim: int, grid: int = 3, gap: int = 2,
                  jitter: int = 1, hidden: int = 256, patch_size: int | None = None):
         super().__init__()
