@@ -38,10 +38,10 @@ from minissl.augment.ops import (
     adjust_hue,
 )
 from minissl.augment.recipes import MoCoV2Augment, SimCLRAugment
-from minissl.augment.views import BYOLAugment, MultiCrop, TwoViews
+from minissl.augment.views import BYOLAugment, MultiCrop, TwoViews, default_augment
 
 __all__ = [
     "RandomResizedCrop", "RandomHorizontalFlip", "ColorJitter", "RandomGrayscale", "GaussianBlur",
     "Solarize", "adjust_hue", "Compose", "SimCLRAugment", "BYOLAugment", "MoCoV2Augment",
-    "TwoViews", "MultiCrop",
+    "TwoViews", "MultiCrop", "default_augment",
 ]

@@ -12,6 +12,24 @@ from minissl.augment.ops import Compose, RandomHorizontalFlip, RandomResizedCrop
 from minissl.augment.recipes import _blur_default, _colour_and_blur
 
 
+def default_augment(current: nn.Module | None, make, x: Tensor) -> nn.Module:
+    """A method's augmentation: ``current``, or ``make(size)`` built for ``x`` on its device.
+
+    The two-view methods take an ``augment`` argument and, when it is ``None``, build their
+    paper's augmentation on the first batch, at that batch's image size and on its device
+    (an augmentation may hold tensors, e.g. a blur kernel).
+
+    Example:
+        >>> from minissl.augment import SimCLRAugment
+        >>> aug = default_augment(None, SimCLRAugment, torch.rand(2, 3, 16, 16))
+        >>> default_augment(aug, SimCLRAugment, torch.rand(2, 3, 16, 16)) is aug
+        True
+    """
+    if current is not None:
+        return current
+    return make(tuple(x.shape[-2:])).to(x.device)
+
+
 class TwoViews(nn.Module):
     """Make two independently augmented views of a batch: ``(aug1(x), aug2(x))``.
 

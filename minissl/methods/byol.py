@@ -8,7 +8,7 @@ import math
 import torch
 from torch import nn
 
-from minissl.augment import BYOLAugment
+from minissl.augment import BYOLAugment, default_augment
 from minissl.losses import negative_cosine
 from minissl.monitor import embedding_std
 from minissl.nn import MLPHead, ema_update
@@ -72,8 +72,7 @@ class BYOL(nn.Module):
 
     def training_step(self, batch) -> dict:
         x = batch[0]  # (B, C, H, W); labels are ignored
-        if self.augment is None:
-            self.augment = BYOLAugment(tuple(x.shape[-2:]))
+        self.augment = default_augment(self.augment, BYOLAugment, x)  # built on first use
         v1, v2 = self.augment(x)  # two views from BYOL's two (asymmetric) distributions
         z1 = self.projector(self.encoder(v1))  # (B, P)
         z2 = self.projector(self.encoder(v2))  # (B, P)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minissl import distributed
-from minissl.augment import MoCoV2Augment
+from minissl.augment import MoCoV2Augment, default_augment
 from minissl.losses.contrastive import info_nce
 from minissl.methods.simclr import _check_features
 from minissl.nn import MLPHead, ema_update
@@ -111,8 +111,7 @@ class MoCo(nn.Module):
                 f"{n_global}: one batch of keys would overwrite itself; use queue_size >= "
                 f"{n_global} or a smaller batch"
             )
-        if self.augment is None:
-            self.augment = MoCoV2Augment(tuple(x.shape[-2:])).to(x.device)
+        self.augment = default_augment(self.augment, MoCoV2Augment, x)  # built on first use
         x_q, x_k = self.augment(x), self.augment(x)  # (N, C, H', W') each
         if self.symmetric:  # both views are queries and both are keys: (2N, ...) batches
             x_q, x_k = torch.cat([x_q, x_k]), torch.cat([x_k, x_q])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from minissl.augment import SimCLRAugment
+from minissl.augment import SimCLRAugment, default_augment
 from minissl.losses.contrastive import nt_xent, nt_xent_accuracy
 from minissl.nn import MLPHead
 
@@ -76,9 +76,8 @@ class SimCLR(nn.Module):
             # and the loss would be a constant 0 that teaches nothing.
             raise ValueError(f"SimCLR needs at least 2 images per batch (the other images are "
                              f"each image's negatives); got {len(x)}. Use batch_size >= 2")
-        if self.augment is None:
-            # Built here because only now do we know the image size; no parameters inside.
-            self.augment = SimCLRAugment(tuple(x.shape[-2:])).to(x.device)
+        # Built on the first batch: only now do we know the image size and the device.
+        self.augment = default_augment(self.augment, SimCLRAugment, x)
         # Two independent draws of the same augmentation family give the two views (Sec. 2.1).
         v1, v2 = self.augment(x), self.augment(x)  # (N, C, H', W') each
         # One pass over both views: BN statistics are then those of all 2N views.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from minissl.augment import SimCLRAugment, TwoViews
+from minissl.augment import SimCLRAugment, TwoViews, default_augment
 from minissl.losses import negative_cosine
 from minissl.monitor import embedding_std
 from minissl.nn import MLPHead, weight_decay_groups
@@ -61,8 +61,8 @@ class SimSiam(nn.Module):
 
     def training_step(self, batch) -> dict:
         x = batch[0]  # (B, C, H, W); labels are ignored
-        if self.augment is None:
-            self.augment = TwoViews(SimCLRAugment(tuple(x.shape[-2:])))
+        self.augment = default_augment(  # built on first use
+            self.augment, lambda size: TwoViews(SimCLRAugment(size)), x)
         v1, v2 = self.augment(x)
         z1 = self.projector(self.encoder(v1))  # (B, P)
         z2 = self.projector(self.encoder(v2))  # (B, P)
