@@ -161,21 +161,6 @@ BATCHES = {
     "tiny_images": lambda: (torch.rand(4, 3, 4, 4), torch.zeros(4, dtype=torch.long)),
     "pixels_0_255": lambda: (torch.rand(4, 3, 16, 16) * 255, torch.zeros(4, dtype=torch.long)),
 }
-# Where training_step itself does not yet end in a minissl error (fit does, see below):
-# these pairs are tested in test_training_step_gaps, marked as expected failures.
-GAPS = {
-    ("denoisingae", "tiny_images"),
-    *{(m, k) for m in ("inpainting", "jigsaw", "relativeposition", "rotationprediction")
-      for k in ("flat", "no_channels")},
-    *{(m, "float64") for m in ("byol", "denoisingae", "inpainting", "jigsaw", "mae", "moco",
-                               "relativeposition", "rotationprediction", "simclr", "simsiam",
-                               "swav", "vae")},
-    *{(m, "uint8") for m in ("denoisingae", "inpainting", "jigsaw", "mae", "relativeposition",
-                             "rotationprediction", "vae")},
-    *{(m, "empty") for m in ("byol", "deepcluster", "denoisingae", "inpainting", "jigsaw",
-                             "mae", "relativeposition", "rotationprediction", "simsiam", "swav",
-                             "vae")},
-}
 # Methods whose training_step draws from their own copy of the data set and ignores the batch.
 IGNORES_BATCH = {"deepcluster"}
 
@@ -199,8 +184,7 @@ def check_step(method, batch, kind):
         assert type(method).__name__.lower() in IGNORES_BATCH, f"{kind} batch accepted"
 
 
-SUPPORTED = sorted((m, k) for m in recipes.available() for k in BATCHES
-                   if (m, k) not in GAPS)
+SUPPORTED = sorted((m, k) for m in recipes.available() for k in BATCHES)
 
 
 @settings(max_examples=40)
@@ -211,21 +195,10 @@ def test_every_methods_training_step_ends_in_a_clear_error_or_a_finite_loss(meth
     check_step(fresh(methods, name), BATCHES[kind](), kind)
 
 
-@pytest.mark.xfail(strict=True, reason="training_step does not check this input yet; "
-                                       "fit refuses it (test_fit_refuses_every_bad_batch)")
-@pytest.mark.parametrize("case", sorted(GAPS), ids="-".join)
-def test_training_step_gaps(methods, case):
-    name, kind = case
-    torch.manual_seed(0)
-    check_step(fresh(methods, name), BATCHES[kind](), kind)
-
-
-# fit checks what every batch must be; the shape of a method's own input is the method's
-# business, so these shape gaps of training_step show through fit too.
-FIT_GAPS = {(m, k) for (m, k) in GAPS if k in ("flat", "no_channels")}
+# fit checks what every batch must be, and each method what its own input must be.
 FIT_CASES = sorted((m, k) for m in recipes.available()
-                   for k in ("no_channels", "one_channel", "nan", "uint8", "float64",
-                             "tiny_images", "pixels_0_255") if (m, k) not in FIT_GAPS)
+                   for k in ("flat", "no_channels", "one_channel", "nan", "uint8", "float64",
+                             "tiny_images", "pixels_0_255"))
 
 
 @settings(max_examples=30)

@@ -10,6 +10,7 @@ from torch import nn
 
 from minissl.augment import BYOLAugment, default_augment
 from minissl.losses import negative_cosine
+from minissl.methods.inputs import image_batch
 from minissl.monitor import embedding_std
 from minissl.nn import MLPHead, ema_update
 
@@ -71,7 +72,7 @@ class BYOL(nn.Module):
         return self.encoder(x)  # (B, feature_dim)
 
     def training_step(self, batch) -> dict:
-        x = batch[0]  # (B, C, H, W); labels are ignored
+        x = image_batch(batch, self)  # (B, C, H, W); labels are ignored
         self.augment = default_augment(self.augment, BYOLAugment, x)  # built on first use
         v1, v2 = self.augment(x)  # two views from BYOL's two (asymmetric) distributions
         z1 = self.projector(self.encoder(v1))  # (B, P)

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from minissl.methods.inputs import image_batch
 from minissl.nn import ConvNet
 from minissl.utils import draw
 
@@ -129,6 +130,7 @@ class DenoisingAE(nn.Module):
     def __init__(self, in_channels: int = 3, width: int = 32, image_size: int = 32,
                  depth: int = 3, corruption: str = "gaussian", strength: float = 0.3):
         super().__init__()
+        self.image_size = image_size  # the one side it takes (its decoder's output)
         if corruption not in CORRUPTIONS:
             raise ValueError(f"unknown corruption {corruption!r}; use one of {list(CORRUPTIONS)}")
         self.corruption, self.strength = corruption, strength
@@ -140,7 +142,7 @@ class DenoisingAE(nn.Module):
         return torch.sigmoid(self.decoder(self.encoder(x)))  # (B, C, H, W) in [0, 1]
 
     def training_step(self, batch) -> dict:
-        x = batch[0]  # (B, C, H, W) clean images; labels are ignored
+        x = image_batch(batch, self, self.image_size)  # (B, C, H, W) clean images
         x_noisy = corrupt(x, self.corruption, self.strength, self.generator)
         x_hat = self(x_noisy)  # (B, C, H, W)
         loss = F.mse_loss(x_hat, x)  # the target is the CLEAN image

@@ -10,6 +10,7 @@ from torch import nn
 
 from minissl.augment import Compose, RandomHorizontalFlip, RandomResizedCrop
 from minissl.cluster import kmeans, nmi, pca_whiten
+from minissl.methods.inputs import image_batch
 from minissl.methods.simclr import _check_features
 from minissl.utils import draw
 
@@ -210,7 +211,7 @@ class DeepCluster(nn.Module):
         return record
 
     def training_step(self, batch) -> dict:
-        x = batch[0]  # only its size and device are used
+        x = image_batch(batch, self)  # only its size and device are used
         b = x.shape[0]
         every = self.recluster_every or max(len(self.images) // b, 1)
         logged: dict = {}

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from minissl.losses.autoencoding import masked_patch_mse
+from minissl.methods.inputs import image_batch
 from minissl.nn import TinyViT, TransformerEncoder, sincos_pos_embed
 from minissl.utils import draw
 
@@ -129,7 +130,7 @@ class MAE(nn.Module):
         return self.decoder_pred(self.decoder(tokens)[:, 1:])  # (B, L, P*P*C)
 
     def training_step(self, batch) -> dict:
-        x = batch[0]  # (B, C, H, W); labels are ignored
+        x = image_batch(batch, self, self.vit.image_size)  # (B, C, H, W); labels ignored
         keep_idx, mask = random_masking(x.shape[0], self.vit.num_patches, self.mask_ratio,
                                         self.generator, x.device)  # (B, K), (B, L)
         pred = self(x, keep_idx)  # (B, L, P*P*C)

@@ -11,6 +11,7 @@ from torch import nn
 from minissl import distributed
 from minissl.augment import MoCoV2Augment, default_augment
 from minissl.losses.contrastive import info_nce
+from minissl.methods.inputs import image_batch
 from minissl.methods.simclr import _check_features
 from minissl.nn import MLPHead, ema_update
 
@@ -103,7 +104,7 @@ class MoCo(nn.Module):
         return self.head(h)  # (B, dim)
 
     def training_step(self, batch) -> dict:
-        x = batch[0]  # (N, C, H, W); labels are ignored
+        x = image_batch(batch, self)  # (N, C, H, W); labels are ignored
         n_global = x.shape[0] * distributed.world_size() * (2 if self.symmetric else 1)
         if n_global > self.queue.shape[0]:
             raise ValueError(

@@ -7,6 +7,7 @@ from torch import nn
 
 from minissl.augment import SimCLRAugment, default_augment
 from minissl.losses.contrastive import nt_xent, nt_xent_accuracy
+from minissl.methods.inputs import image_batch
 from minissl.nn import MLPHead
 
 
@@ -66,11 +67,9 @@ class SimCLR(nn.Module):
 
     def training_step(self, batch) -> dict:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch  # labels are ignored
-        if not isinstance(x, torch.Tensor) or x.dim() < 2 or (self.augment is None
-                                                                and x.dim() != 4):
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"SimCLR.training_step takes a batch (images, labels) with images "
-                             f"of shape (N, C, H, W); got images of shape {shape}")
+        custom = self.augment is not None and isinstance(x, torch.Tensor) and x.dim() >= 2
+        if not custom or x.dim() == 4:  # a custom augmentation may take other shapes
+            x = image_batch(batch, self)  # (N, C, H, W)
         if len(x) < 2:
             # Each image's negatives are the other images of the batch: one image has none,
             # and the loss would be a constant 0 that teaches nothing.

@@ -7,6 +7,7 @@ from torch import nn
 
 from minissl.augment import SimCLRAugment, TwoViews, default_augment
 from minissl.losses import negative_cosine
+from minissl.methods.inputs import image_batch
 from minissl.monitor import embedding_std
 from minissl.nn import MLPHead, weight_decay_groups
 
@@ -60,7 +61,7 @@ class SimSiam(nn.Module):
         return self.encoder(x)  # (B, feature_dim)
 
     def training_step(self, batch) -> dict:
-        x = batch[0]  # (B, C, H, W); labels are ignored
+        x = image_batch(batch, self)  # (B, C, H, W); labels are ignored
         self.augment = default_augment(  # built on first use
             self.augment, lambda size: TwoViews(SimCLRAugment(size)), x)
         v1, v2 = self.augment(x)

@@ -8,6 +8,7 @@ from torch import nn
 
 from minissl.augment import MultiCrop
 from minissl.losses.clustering import sinkhorn, swav_loss
+from minissl.methods.inputs import image_batch
 from minissl.methods.simclr import _check_features
 from minissl.nn import MLPHead
 
@@ -153,7 +154,7 @@ class SwAV(nn.Module):
         return codes
 
     def training_step(self, batch) -> dict:
-        x = batch[0]  # (B, C, H, W); labels are ignored
+        x = image_batch(batch, self)  # (B, C, H, W); labels are ignored
         if self.augment is None:
             size = x.shape[-1]
             # Built here because only now do we know the image size; no parameters inside.

@@ -9,6 +9,7 @@ from torch import nn
 
 from minissl.losses.autoencoding import LIKELIHOODS, vae_elbo
 from minissl.methods.dae import ConvDecoder
+from minissl.methods.inputs import image_batch
 from minissl.nn import ConvNet
 from minissl.utils import draw
 
@@ -102,6 +103,7 @@ class VAE(nn.Module):
                  width: int = 32, depth: int = 3, likelihood: str = "bernoulli",
                  beta: float = 1.0, sigma: float = 0.1):
         super().__init__()
+        self.image_size = image_size  # the one side it takes (its decoder's output)
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {likelihood!r}; use one of {list(LIKELIHOODS)}")
         self.latent_dim, self.likelihood = latent_dim, likelihood
@@ -115,7 +117,7 @@ class VAE(nn.Module):
         return torch.sigmoid(self.decoder(z))
 
     def training_step(self, batch) -> dict:
-        x = batch[0]  # (B, C, H, W); labels are ignored
+        x = image_batch(batch, self, self.image_size)  # (B, C, H, W); labels are ignored
         mu, logvar = self.encoder.moments(x)  # (B, Z) each
         z = reparameterize(mu, logvar, self.generator)  # (B, Z)
         logits = self.decoder(z)  # (B, C, H, W)

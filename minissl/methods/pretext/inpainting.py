@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from minissl.methods.inputs import image_batch
+
 from ._common import _rand
 
 
@@ -80,6 +82,7 @@ class Inpainting(nn.Module):
                  channels: int = 3, patch: int = 8, ratio: float = 0.25, central: bool = False,
                  width: int = 32):
         super().__init__()
+        self.image_size = image_size  # the one side it takes (its decoder's output)
         if image_size % 8:
             raise ValueError(f"image_size must be divisible by 8; got {image_size}")
         self.encoder, self.patch, self.ratio, self.central = encoder, patch, ratio, central
@@ -103,7 +106,7 @@ class Inpainting(nn.Module):
         return se.sum() / (mask.sum() * pred.shape[1]).clamp_min(1.0)
 
     def training_step(self, batch) -> dict:
-        x = batch[0]
+        x = image_batch(batch, self, self.image_size)
         x_masked, mask = mask_patches(x, self.patch, self.ratio, self.central, self.generator)
         pred = self(x_masked)  # (B, C, H, W)
         return {"loss": self.masked_mse(pred, x, mask)}

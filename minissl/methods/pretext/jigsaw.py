@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from minissl.methods.inputs import image_batch
 from minissl.nn import MLPHead
 
 from ._common import _accuracy, _randint
@@ -191,7 +192,7 @@ class Jigsaw(nn.Module):
         self.generator = None  # set a torch.Generator to make the shuffles reproducible
 
     def training_step(self, batch) -> dict:
-        x = batch[0]
+        x = image_batch(batch, self)
         xs, y = jigsaw_batch(x, self.grid, self.permutations, self.generator,
                              return_tiles=self.siamese, border=self.border)
         if self.siamese:  # xs: (B, T, C, t, t) -> features (B, T * D)

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from minissl.methods.inputs import image_batch
 from minissl.nn import MLPHead
 
 from ._common import _accuracy, _randint
@@ -108,8 +109,9 @@ class RelativePosition(nn.Module):
         self.generator = None  # set a torch.Generator to make the patches reproducible
 
     def training_step(self, batch) -> dict:
+        x = image_batch(batch, self)  # (B, C, H, W)
         (centre, neighbour), y = relative_position_batch(
-            batch[0], self.grid, self.gap, self.jitter, self.generator)  # (B, C, p, p) x 2
+            x, self.grid, self.gap, self.jitter, self.generator)  # (B, C, p, p) x 2
         both = torch.cat([centre, neighbour])  # (2B, C, p, p): one pass, shared weights
         if self.patch_size is not None:
             both = F.interpolate(both, size=self.patch_size, mode="bilinear",

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from minissl.methods.inputs import image_batch
 from minissl.nn import MLPHead
 
 from ._common import _accuracy
@@ -67,6 +68,6 @@ class RotationPrediction(nn.Module):
         return self.head(self.encoder(x))  # (B, 4) rotation logits
 
     def training_step(self, batch) -> dict:
-        x_rot, y = rotate_batch(batch[0])  # (4B, C, H, W), (4B,)
+        x_rot, y = rotate_batch(image_batch(batch, self))  # (4B, C, H, W), (4B,)
         logits = self(x_rot)  # (4B, 4)
         return {"loss": F.cross_entropy(logits, y), "acc": _accuracy(logits, y)}
