@@ -356,15 +356,6 @@ class _Step(nn.Module):
         return self.method.training_step(batch, phase=phase)
 
 
-def _dist_info() -> tuple[int, int]:
-    """(rank, world size); (0, 1) without an initialised process group."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 # In-memory data goes to a GPU when it takes at most this share of the free memory.
 DEVICE_DATA_SHARE = 0.5
 
@@ -826,7 +817,92 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
             "return {'loss': ...} from training_step"
         )
     _validate(cfg)
-    rank, world = _dist_info()
+    run = _set_up(method, data, cfg)
+    _restore(run, method)
+    step_fn = _step_function(run, method)
+    hook = getattr(method, "on_after_step", None)
+    bar = None
+    if cfg.progress and run.step < run.total and run.rank == 0:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=run.total, initial=run.step, desc=cfg.desc, leave=True,
+                   dynamic_ncols=True)
+    started = time.perf_counter()
+    checked = False
+    try:
+        while run.step < run.total:
+            epoch, skip = divmod(run.step, run.batches.per_epoch)
+            for batch in run.batches.epoch(epoch, skip):
+                batch = _to_device(batch, run.device)
+                if not checked:  # where the data enters: the first batch of this call
+                    _check_batch(batch, method)
+                    checked = True
+                log_now = (run.step + 1) % cfg.log_every == 0 or run.step + 1 == run.total
+                value, logged = _optimizer_step(run, method, step_fn, batch, epoch, log_now)
+                run.step += 1
+                if hook is not None:
+                    hook(run.step, run.total)
+                if log_now:
+                    logged["loss"] = value
+                    logged["lr"] = next(iter(run.optimizers.values())).param_groups[0]["lr"]
+                    run.history.log(run.step, logged)
+                if cfg.callback is not None and cfg.eval_every and (
+                        run.step % cfg.eval_every == 0 or run.step == run.total):
+                    extra = cfg.callback(method, run.step)
+                    method.train()
+                    if extra:
+                        run.history.log(run.step, extra)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{value:.4f}", refresh=False)
+                if run.step % run.every == 0 or run.step == run.total:
+                    run.history.seconds += time.perf_counter() - started
+                    started = time.perf_counter()
+                    _save(run, method)
+                if run.step >= run.total:
+                    break
+    except KeyboardInterrupt as err:
+        if isinstance(err, TrainingInterrupted):
+            raise
+        raise _interrupted(run) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    run.history.seconds += time.perf_counter() - started
+    return run.history
+
+
+@dataclass
+class _Run:
+    """Everything one call of :func:`fit` sets up, and where it stands (``step``)."""
+
+    cfg: TrainConfig
+    device: torch.device
+    rank: int
+    world: int
+    batches: _Batches
+    total: int  # optimizer steps of the whole run
+    optimizers: dict[str, torch.optim.Optimizer]  # by phase; "" for the usual single one
+    schedulers: dict[str, torch.optim.lr_scheduler.LambdaLR]
+    scalers: dict[str, torch.amp.GradScaler]
+    amp_dtype: torch.dtype | None
+    ckpt_path: Path | None
+    fingerprint: dict
+    every: int  # steps between checkpoints
+    history: History = field(default_factory=lambda: History())
+    step: int = 0
+    saved_step: int | None = None  # the step of the last checkpoint this run wrote or read
+
+    @property
+    def single(self) -> bool:
+        return list(self.optimizers) == [""]
+
+
+def _set_up(method: nn.Module, data: Any, cfg: TrainConfig) -> _Run:
+    """Device, seeds, batches, optimizers, schedules and scalers of one call of fit."""
+    from minissl import distributed
+
+    rank, world = distributed.rank(), distributed.world_size()
     device = resolve_device(cfg.device)
     if world > 1 and device.type == "cuda":  # under torchrun: one GPU per process
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
@@ -851,187 +927,163 @@ def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overr
     amp_dtype = _precision(cfg, device)
     scalers = {name: torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
                for name in optimizers}
-    single = list(optimizers) == [""]
-    history = History()
-    step = 0
-
     ckpt_path = Path(cfg.checkpoint_dir) / CHECKPOINT_NAME if cfg.checkpoint_dir else None
     if ckpt_path is not None and rank == 0:
         _writable_folder(ckpt_path.parent)  # now, not after the first epoch of work
-    fingerprint = run_fingerprint(method, data, cfg)
-    # Checkpoints hold rank 0's RNG state: resumption is exact for one process; under DDP
-    # the other ranks continue with fresh (but still seeded) augmentation streams.
-    every = cfg.checkpoint_every or batches.per_epoch
-    saved_step: int | None = None  # the step of the last checkpoint of this run
-    if ckpt_path is not None and cfg.resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path, map_location=device)
-        _check_train_state(state, ckpt_path)
-        check_resume(state, fingerprint, ckpt_path)
-        try:
-            method.load_state_dict(state["model"])
-            if single:  # the single-optimizer format: one optimizer, scheduler, scaler
-                optimizers[""].load_state_dict(state["optimizer"])
-                schedulers[""].load_state_dict(state["scheduler"])
-                scalers[""].load_state_dict(state["scaler"])
-            else:
-                for name in optimizers:
-                    optimizers[name].load_state_dict(state["optimizers"][name])
-                    schedulers[name].load_state_dict(state["schedulers"][name])
-                    scalers[name].load_state_dict(state["scalers"][name])
-        except (RuntimeError, ValueError, KeyError) as err:
-            raise MinisslError(
-                f"the checkpoint {ckpt_path} does not fit this method/optimizer ({err}). "
-                "Use another checkpoint_dir, or delete the file to start afresh."
-            ) from err
-        history.load_state_dict(state["history"])
-        _set_rng_state(state["rng"])
-        step = saved_step = int(state["step"])
-        if rank == 0:
-            if "fingerprint" not in state:
-                print(f"warning: {ckpt_path} does not record which run wrote it (an older "
-                      f"minissl made it); resuming at step {step} of {total} without checking "
-                      "that the settings match", flush=True)
-            elif step >= total:
-                print(f"{ckpt_path} holds this run, complete (step {step} of {total}): "
-                      "nothing left to train; resume=False trains it again", flush=True)
-            else:
-                print(f"resuming from {ckpt_path} at step {step} of {total}", flush=True)
+    return _Run(cfg, device, rank, world, batches, total, optimizers, schedulers, scalers,
+                amp_dtype, ckpt_path, run_fingerprint(method, data, cfg),
+                cfg.checkpoint_every or batches.per_epoch)
 
-    def checkpoint() -> None:
-        if ckpt_path is not None and rank == 0:
-            if single:
-                opt_state = {"optimizer": optimizers[""].state_dict(),
-                             "scheduler": schedulers[""].state_dict(),
-                             "scaler": scalers[""].state_dict()}
-            else:
-                opt_state = {
-                    "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-                    "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
-                    "scalers": {k: s.state_dict() for k, s in scalers.items()}}
-            save_checkpoint(ckpt_path, model=method.state_dict(), **opt_state,
-                            history=history.state_dict(), rng=_rng_state(), step=step,
-                            fingerprint=fingerprint,
-                            config={k: v for k, v in asdict(cfg).items()
-                                    if isinstance(v, (int, float, str, bool, type(None)))})
 
+def _restore(run: _Run, method: nn.Module) -> None:
+    """Continue from ``checkpoint_dir/last.pt`` when it exists and holds this run.
+
+    Checkpoints hold rank 0's RNG state: resumption is exact for one process; under DDP the
+    other ranks continue with fresh (but still seeded) augmentation streams.
+    """
+    path = run.ckpt_path
+    if path is None or not run.cfg.resume or not path.exists():
+        return
+    state = load_checkpoint(path, map_location=run.device)
+    _check_train_state(state, path)
+    check_resume(state, run.fingerprint, path)
+    state = _current_format(state)
+    try:
+        method.load_state_dict(state["model"])
+        for name in run.optimizers:
+            run.optimizers[name].load_state_dict(state["optimizers"][name])
+            run.schedulers[name].load_state_dict(state["schedulers"][name])
+            run.scalers[name].load_state_dict(state["scalers"][name])
+    except (RuntimeError, ValueError, KeyError) as err:
+        raise MinisslError(
+            f"the checkpoint {path} does not fit this method/optimizer ({err}). "
+            "Use another checkpoint_dir, or delete the file to start afresh."
+        ) from err
+    run.history.load_state_dict(state["history"])
+    _set_rng_state(state["rng"])
+    run.step = run.saved_step = int(state["step"])
+    if run.rank != 0:
+        return
+    if "fingerprint" not in state:
+        print(f"warning: {path} does not record which run wrote it (an older minissl made "
+              f"it); resuming at step {run.step} of {run.total} without checking that the "
+              "settings match", flush=True)
+    elif run.step >= run.total:
+        print(f"{path} holds this run, complete (step {run.step} of {run.total}): nothing "
+              "left to train; resume=False trains it again", flush=True)
+    else:
+        print(f"resuming from {path} at step {run.step} of {run.total}", flush=True)
+
+
+def _current_format(state: dict) -> dict:
+    """A checkpoint in today's format: optimizer, scheduler and scaler states by phase.
+
+    Older checkpoints of single-optimizer runs kept one of each under ``"optimizer"``,
+    ``"scheduler"`` and ``"scaler"``; they become the states of the phase ``""``.
+    """
+    if "optimizer" not in state:
+        return state
+    state = dict(state)
+    for old, new in (("optimizer", "optimizers"), ("scheduler", "schedulers"),
+                     ("scaler", "scalers")):
+        state[new] = {"": state.pop(old)}
+    return state
+
+
+def _save(run: _Run, method: nn.Module) -> None:
+    """Write ``last.pt`` (rank 0 only): everything :func:`_restore` needs to go on exactly."""
+    if run.ckpt_path is None:
+        return
+    if run.rank == 0:
+        save_checkpoint(
+            run.ckpt_path, model=method.state_dict(),
+            optimizers={k: o.state_dict() for k, o in run.optimizers.items()},
+            schedulers={k: s.state_dict() for k, s in run.schedulers.items()},
+            scalers={k: s.state_dict() for k, s in run.scalers.items()},
+            history=run.history.state_dict(), rng=_rng_state(), step=run.step,
+            fingerprint=run.fingerprint,
+            config={k: v for k, v in asdict(run.cfg).items()
+                    if isinstance(v, (int, float, str, bool, type(None)))})
+    run.saved_step = run.step
+
+
+def _step_function(run: _Run, method: nn.Module):
+    """``training_step`` as a module's forward: wrapped by DDP and compiled when asked."""
     runner: nn.Module = _Step(method)
-    if world > 1:
+    if run.world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         runner = DistributedDataParallel(
-            runner, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=not single)  # a phase leaves the others' weights unused
-    step_fn = torch.compile(runner) if cfg.compile else runner
-    autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
-                else contextlib.nullcontext())
-    hook = getattr(method, "on_after_step", None)
-    params = {name: [p for g in opt.param_groups for p in g["params"]]
-              for name, opt in optimizers.items()}
-    first = next(iter(optimizers.values()))
+            runner, device_ids=[run.device.index] if run.device.type == "cuda" else None,
+            find_unused_parameters=not run.single)  # a phase leaves the others' weights unused
+    return torch.compile(runner) if run.cfg.compile else runner
 
-    bar = None
-    if cfg.progress and step < total and rank == 0:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, initial=step, desc=cfg.desc, leave=True, dynamic_ncols=True)
-    started = time.perf_counter()
-    last_saved = step
-    checked = False
-    try:
-        while step < total:
-            epoch, skip = divmod(step, batches.per_epoch)
-            for batch in batches.epoch(epoch, skip):
-                batch = _to_device(batch, device)
-                if not checked:  # where the data enters: the first batch of this call
-                    _check_batch(batch, method)
-                    checked = True
-                logged: dict[str, float] = {}
-                log_now = (step + 1) % cfg.log_every == 0 or step + 1 == total
-                value = 0.0
-                for name, optimizer in optimizers.items():
-                    with autocast:
-                        out = step_fn(batch) if single else step_fn(batch, name)
-                    if not isinstance(out, dict) or "loss" not in out:
-                        raise TypeError(f"{type(method).__name__}.training_step must return a "
-                                        "dict with a 'loss' entry")
-                    loss = out["loss"]
-                    phase_value = float(_mean_over_ranks(loss.detach(), world))
-                    if not math.isfinite(phase_value):
-                        if saved_step is not None:
-                            where = (f"the last good checkpoint (step {last_saved}) is kept at "
-                                     f"{ckpt_path}")
-                        elif ckpt_path is not None:
-                            where = (f"no checkpoint was written yet (the first was due at "
-                                     f"step {every} in {ckpt_path.parent})")
-                        else:
-                            where = "no checkpoint was written (set checkpoint_dir to keep one)"
-                        what = "the loss" if single else f"the loss of phase {name!r}"
-                        shown = "nan" if math.isnan(phase_value) else (
-                            "+inf" if phase_value > 0 else "-inf")
-                        raise TrainingDiverged(
-                            f"{what} became {shown} at step {step} (epoch {epoch}); "
-                            f"{where}. {_divergence_advice(batch, step)}"
-                        )
-                    value += phase_value
-                    scaler = scalers[name]
-                    # Zeroing this phase's gradients right before its backward pass also drops
-                    # whatever an earlier phase's backward left on these weights.
-                    optimizer.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    if cfg.grad_clip is not None:
-                        scaler.unscale_(optimizer)
-                        torch.nn.utils.clip_grad_norm_(params[name], cfg.grad_clip)
-                    scaler.step(optimizer)
-                    scaler.update()
-                    schedulers[name].step()
-                    if log_now:
-                        prefix = "" if single else f"{name}/"
-                        logged.update({prefix + k: float(v.detach() if isinstance(v, torch.Tensor)
-                                                         else v)
-                                       for k, v in out.items() if _is_number(v)})
-                step += 1
-                if hook is not None:
-                    hook(step, total)
-                if log_now:
-                    logged["loss"] = value
-                    logged["lr"] = first.param_groups[0]["lr"]
-                    history.log(step, logged)
-                if cfg.callback is not None and cfg.eval_every and (
-                        step % cfg.eval_every == 0 or step == total):
-                    extra = cfg.callback(method, step)
-                    method.train()
-                    if extra:
-                        history.log(step, extra)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{value:.4f}", refresh=False)
-                if step % every == 0 or step == total:
-                    history.seconds += time.perf_counter() - started
-                    started = time.perf_counter()
-                    checkpoint()
-                    last_saved = step
-                    if ckpt_path is not None:
-                        saved_step = step
-                if step >= total:
-                    break
-    except KeyboardInterrupt as err:
-        if isinstance(err, TrainingInterrupted):
-            raise
-        if saved_step is not None:
-            where = (f"the last checkpoint (step {saved_step}) is {ckpt_path}; the same call "
-                     "again resumes from it")
-        elif ckpt_path is not None:
-            where = f"no checkpoint was written yet in {ckpt_path.parent}"
-        else:
-            where = "no checkpoint was kept (set checkpoint_dir to resume a stopped run)"
-        raise TrainingInterrupted(f"training stopped at step {step} of {total}: {where}",
-                                  step, saved_step,
-                                  ckpt_path if saved_step is not None else None) from None
-    finally:
-        if bar is not None:
-            bar.close()
-    history.seconds += time.perf_counter() - started
-    return history
+def _optimizer_step(run: _Run, method: nn.Module, step_fn, batch: Any, epoch: int,
+                    log_now: bool) -> tuple[float, dict[str, float]]:
+    """One optimizer step of every phase on ``batch``: (the summed loss, what to log)."""
+    cfg = run.cfg
+    autocast = (torch.autocast(run.device.type, dtype=run.amp_dtype)
+                if run.amp_dtype is not None else contextlib.nullcontext())
+    logged: dict[str, float] = {}
+    value = 0.0
+    for name, optimizer in run.optimizers.items():
+        with autocast:
+            out = step_fn(batch) if run.single else step_fn(batch, name)
+        if not isinstance(out, dict) or "loss" not in out:
+            raise TypeError(f"{type(method).__name__}.training_step must return a dict with "
+                            "a 'loss' entry")
+        loss = out["loss"]
+        phase_value = float(_mean_over_ranks(loss.detach(), run.world))
+        if not math.isfinite(phase_value):
+            raise _diverged(run, name, phase_value, batch, epoch)
+        value += phase_value
+        scaler = run.scalers[name]
+        # Zeroing this phase's gradients right before its backward pass also drops whatever
+        # an earlier phase's backward left on these weights.
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if cfg.grad_clip is not None:
+            scaler.unscale_(optimizer)
+            params = [p for g in optimizer.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        run.schedulers[name].step()
+        if log_now:
+            prefix = "" if run.single else f"{name}/"
+            logged.update({prefix + k: float(v.detach() if isinstance(v, torch.Tensor) else v)
+                           for k, v in out.items() if _is_number(v)})
+    return value, logged
+
+
+def _diverged(run: _Run, phase: str, value: float, batch: Any, epoch: int) -> TrainingDiverged:
+    """The error for a NaN or infinite loss: where the last good checkpoint is, and why."""
+    if run.saved_step is not None and run.ckpt_path is not None:
+        where = f"the last good checkpoint (step {run.saved_step}) is kept at {run.ckpt_path}"
+    elif run.ckpt_path is not None:
+        where = (f"no checkpoint was written yet (the first was due at step {run.every} in "
+                 f"{run.ckpt_path.parent})")
+    else:
+        where = "no checkpoint was written (set checkpoint_dir to keep one)"
+    what = "the loss" if run.single else f"the loss of phase {phase!r}"
+    shown = "nan" if math.isnan(value) else ("+inf" if value > 0 else "-inf")
+    return TrainingDiverged(f"{what} became {shown} at step {run.step} (epoch {epoch}); "
+                            f"{where}. {_divergence_advice(batch, run.step)}")
+
+
+def _interrupted(run: _Run) -> TrainingInterrupted:
+    """The error for Ctrl-C or SIGTERM: where the last checkpoint is, and how to go on."""
+    saved = run.saved_step if run.ckpt_path is not None else None
+    if saved is not None:
+        where = (f"the last checkpoint (step {saved}) is {run.ckpt_path}; the same call again "
+                 "resumes from it")
+    elif run.ckpt_path is not None:
+        where = f"no checkpoint was written yet in {run.ckpt_path.parent}"
+    else:
+        where = "no checkpoint was kept (set checkpoint_dir to resume a stopped run)"
+    return TrainingInterrupted(f"training stopped at step {run.step} of {run.total}: {where}",
+                               run.step, saved, run.ckpt_path if saved is not None else None)
 
 
 def _mean_over_ranks(x: torch.Tensor, world: int) -> torch.Tensor:

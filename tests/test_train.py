@@ -251,3 +251,41 @@ def test_compiled_training_step_matches_eager():
     h_compiled = fit(compiled, make_data(), cfg, compile=True)
     assert torch.allclose(params(eager), params(compiled), atol=1e-5)
     assert h_compiled["loss"] == pytest.approx(h_eager["loss"], rel=1e-4)
+
+
+def test_a_checkpoint_in_the_older_single_optimizer_format_still_resumes(tmp_path):
+    # One format is written (states by phase); the older one-optimizer layout is read too.
+    from minissl.train import save_checkpoint
+
+    torch.manual_seed(2)
+    init = NoisyRegression().state_dict()
+    cfg = TrainConfig(epochs=2, batch_size=16, lr=0.01, checkpoint_every=4, **QUIET)
+    whole = NoisyRegression()
+    whole.load_state_dict(init)
+    fit(whole, make_data(), cfg, checkpoint_dir=tmp_path / "whole")
+
+    class Interrupt(Exception):
+        pass
+
+    half = NoisyRegression()
+    half.load_state_dict(init)
+
+    def crash(step, total):
+        NoisyRegression.on_after_step(half, step, total)
+        if step == 5:  # after the checkpoint at step 4
+            raise Interrupt
+
+    half.on_after_step = crash
+    with pytest.raises(Interrupt):
+        fit(half, make_data(), cfg, checkpoint_dir=tmp_path / "old")
+    state = load_checkpoint(tmp_path / "old" / "last.pt")
+    assert set(state["optimizers"]) == {""} and "optimizer" not in state
+    for old, new in (("optimizer", "optimizers"), ("scheduler", "schedulers"),
+                     ("scaler", "scalers")):
+        state[old] = state.pop(new)[""]
+    state.pop("fingerprint")  # older files recorded no run either
+    save_checkpoint(tmp_path / "old" / "last.pt", **state)
+
+    resumed = NoisyRegression()
+    fit(resumed, make_data(), cfg, checkpoint_dir=tmp_path / "old")
+    assert torch.equal(params(resumed), params(whole))
