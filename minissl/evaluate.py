@@ -94,6 +94,12 @@ def _check_features(features: torch.Tensor, labels: torch.Tensor, name: str) -> 
             f"{name}_labels must have shape ({len(features)},) to match {name}_features "
             f"{tuple(features.shape)}; got {tuple(labels.shape)}"
         )
+    if features.shape[0] == 0 or features.shape[1] == 0:
+        raise ValueError(f"{name}_features is empty (shape {tuple(features.shape)}); give at "
+                         "least one example with at least one feature")
+    if features.is_floating_point() and not bool(torch.isfinite(features).all()):
+        raise ValueError(f"{name}_features hold NaN or infinite values; the encoder that made "
+                         "them diverged, or its input was not finite")
 
 
 def _num_classes(*label_sets: torch.Tensor) -> int:
@@ -446,6 +452,15 @@ def fine_tune(
         >>> 0.0 <= res.accuracy <= 1.0, res.predictions.shape
         (True, torch.Size([16]))
     """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"fine_tune: num_classes must be a whole number >= 2; got "
+                         f"{num_classes!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"fine_tune: epochs must be a whole number >= 1; got {epochs!r}")
+    pair = _as_tensor_pair(train_data)
+    if pair is not None and len(pair[0]) == 0:
+        raise ValueError("fine_tune: train_data is empty; give it the labelled examples to "
+                         "learn from (e.g. minissl.data.few_labels(train, 10))")
     dev = _device_of(encoder, device)
     fork_devices = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):

@@ -311,6 +311,53 @@ def test_knn_accuracy_is_a_fraction_or_a_clear_error(n, d, k, temperature, misma
     assert temperature > 0 and k >= 1 and not mismatch and n > 0
 
 
+@given(st.integers(0, 6), st.integers(0, 4), st.booleans(), st.sampled_from(
+    ["good", "nan", "int", "labels_1d_wrong", "labels_float"]))
+def test_linear_probe_is_a_fraction_or_a_clear_error(n, d, mismatch, kind):
+    train = torch.randn(n, d)
+    labels = torch.arange(n) % 2
+    if kind == "nan" and train.numel():
+        train[0, 0] = float("nan")
+    if kind == "int":
+        train = train.long()
+    if kind == "labels_1d_wrong":
+        labels = labels[:-1] if n else torch.zeros(1, dtype=torch.long)
+    if kind == "labels_float":
+        labels = labels.float()
+    test = torch.randn(3, d + int(mismatch))
+    try:
+        result = ev.linear_probe(train, labels, test, torch.tensor([0, 1, 0]), epochs=5)
+    except (ValueError, TypeError) as err:
+        assert names_the_problem(err, "feature", "shape", "train", "test", "label", "empty",
+                                 "finite", "float", "D="), err
+        return
+    assert 0.0 <= result.accuracy <= 1.0
+    assert n > 0 and d > 0 and not mismatch and kind in ("good", "int")  # ints: converted
+
+
+@settings(max_examples=12)
+@given(st.sampled_from(["good", "flat", "wrong_channels", "empty", "uint8"]),
+       st.integers(-1, 3), st.sampled_from([2, 0, -3]))
+def test_fine_tune_is_a_fraction_or_a_clear_error(kind, epochs, num_classes):
+    from minissl.nn import ConvNet
+
+    torch.manual_seed(0)
+    images = {"good": torch.rand(6, 3, 8, 8), "flat": torch.rand(6, 192),
+              "wrong_channels": torch.rand(6, 1, 8, 8), "empty": torch.rand(0, 3, 8, 8),
+              "uint8": torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8)}[kind]
+    labels = torch.arange(len(images)) % 2
+    test = (torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 0, 1]))
+    try:
+        result = ev.fine_tune(ConvNet(3, width=2, depth=1), (images, labels), test,
+                              num_classes, epochs=epochs, batch_size=4)
+    except (ValueError, TypeError, MinisslError) as err:
+        assert names_the_problem(err, "image", "shape", "channel", "epochs", "num_classes",
+                                 "empty", "float", "dtype", "class", "label"), err
+        return
+    assert 0.0 <= result.accuracy <= 1.0
+    assert kind == "good" and epochs >= 1 and num_classes >= 2
+
+
 @given(st.lists(st.integers(-2, 4), max_size=8), st.lists(st.integers(-2, 4), max_size=8))
 def test_classification_metrics_are_fractions_or_a_clear_error(y_true, y_pred):
     try:

@@ -42,6 +42,8 @@ def negative_cosine(
             f"negative_cosine needs p and z of the same shape (N, D); "
             f"got p {tuple(p.shape)} and z {tuple(z.shape)}"
         )
+    if p.shape[0] == 0:
+        raise ValueError("negative_cosine got an empty batch (N = 0); the loss needs a batch")
     # "z is treated as a constant" (SimSiam, eq. 2): the stop-gradient is the whole trick.
     if stop_gradient:
         z = z.detach()
