@@ -135,7 +135,8 @@ def test_training_step_under_each_precision_leaves_nothing_on_the_cpu(name, prec
     assert math.isfinite(history["loss"][-1])
     assert not _off_device(method), f"left on the CPU: {_off_device(method)}"
     # One more step by hand, the way fit runs it, to see what training_step returns.
-    from minissl.train import _Batches, _precision
+    from minissl.train.batches import _Batches
+    from minissl.train.optim import _precision
 
     batch = next(_Batches(train, 8, True, 0, device=DEVICE).epoch(0))
     dtype = _precision(TrainConfig(precision=precision), DEVICE)
@@ -169,7 +170,7 @@ def test_fit_under_each_precision(precision, monkeypatch):
     history = fit(method, ds, TrainConfig(max_steps=4, batch_size=16, precision=precision,
                                           **QUIET))
     assert all(math.isfinite(v) for v in history["loss"])
-    from minissl.train import _precision
+    from minissl.train.optim import _precision
 
     dtype = _precision(TrainConfig(precision=precision), DEVICE)
     assert scalers and all(s.is_enabled() == (dtype == torch.float16) for s in scalers)
@@ -187,7 +188,7 @@ def test_fit_with_compile():
 
 
 def test_in_memory_data_is_sliced_on_the_device(monkeypatch):
-    import minissl.train as train_module
+    import minissl.train.loop as train_module  # where fit builds its batches
 
     seen = []
 
@@ -210,7 +211,7 @@ def _no_loader(*args, **kwargs):
 
 
 def test_cli_train_uses_the_device_path(monkeypatch, tmp_path, capsys):
-    import minissl.train as train_module
+    import minissl.train.batches as train_module  # where batches are placed
     from minissl import cli, profiles
 
     devices = []

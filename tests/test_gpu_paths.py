@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-import minissl.train as train_module
+import minissl.train.batches as train_module  # where in-memory data is placed
 from minissl.data import ImageDataset
-from minissl.train import TrainConfig, _Batches, _precision, fit
+from minissl.train import TrainConfig, fit
+from minissl.train.batches import _Batches
+from minissl.train.optim import _precision
 
 
 @pytest.mark.parametrize("capability, expected", [

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -187,7 +188,7 @@ def test_unwritable_checkpoint_folders_are_named_before_training(tmp_path, monke
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(T.tempfile, "NamedTemporaryFile", refuse)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)  # where checkpoints are written
     with pytest.raises(MinisslError, match=r"cannot write checkpoints to .*ro \(Permission denied"):
         fit(Regress(), data(), cfg(tmp_path / "ro"))
 
@@ -199,7 +200,7 @@ def test_a_failed_write_names_the_path_and_keeps_the_old_checkpoint(tmp_path, mo
     def broken(obj, f, *args, **kwargs):
         raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64")
 
-    monkeypatch.setattr(T.torch, "save", broken)
+    monkeypatch.setattr(torch, "save", broken)
     with pytest.raises(MinisslError, match=r"cannot write the checkpoint .*last\.pt"):
         fit(Regress(), data(), cfg(tmp_path, epochs=1, resume=False))
     assert (tmp_path / "last.pt").read_bytes() == before
@@ -346,7 +347,7 @@ def test_cli_refused_runs_write_nothing_and_fresh_starts_again(tmp_path, capsys,
         saved.append(state["step"])
         real_save(path, **state)
 
-    monkeypatch.setattr(T, "save_checkpoint", record)
+    monkeypatch.setattr(T.loop, "save_checkpoint", record)  # what fit's loop calls
     assert cli.main([*args, "--checkpoint-every", "1"]) == 0
     assert saved == [1, 2]  # 64 images, batch 32: two steps, a checkpoint after each
     run = (tmp_path / "run.json").read_text()
