@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # The full profile with every budget cut to seconds; text chapters use the embedded corpus.
-OVERRIDES = ("n_train=400,n_test=120,epochs=1,ssl_epochs=1,probe_epochs=5,batch_size=32,"
+OVERRIDES = ("n_train=1200,n_test=120,epochs=1,ssl_epochs=1,probe_epochs=5,batch_size=32,"
              "width=8,backbone=convnet,text_dataset=pydoc,seq_len=32,download=false")
 
 
-def write_tiny_cifar10(root: Path, per_batch: int = 80, n_test: int = 120) -> None:
+def write_tiny_cifar10(root: Path, per_batch: int = 240, n_test: int = 120) -> None:
     """A CIFAR-10 of ``5 * per_batch`` training and ``n_test`` test images, real format."""
     sys.path.insert(0, str(ROOT))
     from tests.test_data import write_cifar10
