@@ -49,7 +49,7 @@ def glue(name: str, value: Any, display: bool = False) -> None:
             print(f"{name} = {value!r}")
 
 
-def claim(condition: bool, message: object = "", *, profile: str = "quick") -> bool:
+def claim(condition: bool, message: object = "", *, profile: str = "quick") -> None:
     """Check a result whose threshold was measured in ``profile``; assert it there.
 
     In the profile the threshold was measured in (the quick profile's default data and
@@ -62,12 +62,14 @@ def claim(condition: bool, message: object = "", *, profile: str = "quick") -> b
         message: shown when it fails (the values it was decided on).
         profile: the profile the threshold was measured in.
 
-    Returns:
-        ``bool(condition)``.
+    It returns nothing, so that a cell ending in a claim shows no output of its own.
 
     Example:
         >>> claim(0.7 > 0.5, "SimCLR beats random")
-        True
+        >>> claim(0.3 > 0.5, "SimCLR beats random")
+        Traceback (most recent call last):
+        ...
+        AssertionError: SimCLR beats random
     """
     from minissl import profiles
 
@@ -78,4 +80,3 @@ def claim(condition: bool, message: object = "", *, profile: str = "quick") -> b
     else:
         state = "holds" if held else "does not hold"
         print(f"claim measured in the {profile} profile {state} here: {message}")
-    return held
