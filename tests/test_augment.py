@@ -270,6 +270,7 @@ def test_bad_arguments():
         A.GaussianBlur(4)
 
 
+@pytest.mark.gpu  # tools/gpu_check.py runs it (pytest -m gpu)
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("name", sorted(ALWAYS))
 def test_cuda_device_kept_and_matches_cpu_parameters(name):

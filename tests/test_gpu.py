@@ -158,14 +158,20 @@ def _simclr():
 def test_fit_under_each_precision(precision, monkeypatch):
     if precision == "fp16" and not HAVE_CUDA:
         pytest.skip("fp16 with a GradScaler is checked on the GPU")
-    scalers = []
-    real = torch.amp.GradScaler
+    import minissl.train.loop as train_module  # where fit sets up its run
 
-    def spy(*args, **kwargs):
-        scalers.append(real(*args, **kwargs))
-        return scalers[-1]
+    runs, updates = [], []
+    real_set_up = train_module._set_up
 
-    monkeypatch.setattr(torch.amp, "GradScaler", spy)
+    def spy(*args, **kwargs):  # keep the run fit sets up: its scalers are the ones it steps
+        run = real_set_up(*args, **kwargs)
+        for scaler in run.scalers.values():  # and count the updates fit makes with them
+            real_update = scaler.update
+            scaler.update = lambda *a, _real=real_update, **k: (updates.append(1), _real(*a, **k))
+        runs.append(run)
+        return run
+
+    monkeypatch.setattr(train_module, "_set_up", spy)
     method, ds = _simclr()
     history = fit(method, ds, TrainConfig(max_steps=4, batch_size=16, precision=precision,
                                           **QUIET))
@@ -173,7 +179,17 @@ def test_fit_under_each_precision(precision, monkeypatch):
     from minissl.train.optim import _precision
 
     dtype = _precision(TrainConfig(precision=precision), DEVICE)
-    assert scalers and all(s.is_enabled() == (dtype == torch.float16) for s in scalers)
+    (run,) = runs
+    assert run.amp_dtype == dtype and run.scalers
+    assert len(updates) == 4 * len(run.scalers)  # one update of each scaler per step
+    fp16 = dtype == torch.float16
+    for scaler in run.scalers.values():
+        assert scaler.is_enabled() == fp16
+        if fp16:  # fit scaled the loss with this scaler: its scale exists, on the device
+            assert scaler._scale is not None and scaler._scale.device.type == DEVICE.type
+            assert math.isfinite(scaler.get_scale()) and scaler.get_scale() > 0
+    if precision == "fp16":
+        assert fp16
     if HAVE_CUDA and precision == "auto":
         major, _ = torch.cuda.get_device_capability()
         assert dtype == (torch.bfloat16 if major >= 8 else torch.float16)
