@@ -7,32 +7,39 @@ would replace the machine's own)::
     python3 tools/gpu_check.py --dry-run --out /tmp/gpu-dry   # the same five steps, tiny, on a CPU
 
 It needs torch, torchvision, numpy, matplotlib and scikit-learn (pytest for step 1); jupyter,
-nbval, ipywidgets, lightly and tqdm are optional. The steps, each with its own time allowance,
-so that a slow one cannot starve the rest:
+nbval, ipywidgets, lightly and tqdm are optional. ``--budget SECONDS`` (default 480: the whole
+kit in 8 minutes) is shared out between the steps; each step is capped at its share (time an
+earlier step leaves unused goes to the later ones), and a step that runs out of its share
+reports what it finished and marks the rest "skipped: budget":
 
-1. **tests**: ``pytest -m gpu tests/test_gpu.py`` (every method under each precision, ``fit``
-   with auto/bf16/fp16 and ``compile``, exact resume, data on the device);
+1. **tests**: ``pytest -m gpu`` over the test files that hold ``gpu``-marked tests
+   (``GPU_TEST_FILES``: every method under each precision, ``fit`` with auto/bf16/fp16 and
+   ``compile``, exact resume, data on the device, augmentations on CUDA images);
 2. **chapters**: every chapter of ``chapters/`` in the default profile, each in its own
-   process, with its time and whether every assert held; with nbclient and a kernel present
-   they run in Jupyter, otherwise in a small runner that executes the code cells in one
-   namespace (IPython magics are skipped);
+   process with an empty result cache of its own, with its time and whether every assert held;
+   with nbclient and a kernel present they run in Jupyter, otherwise in a small runner that
+   executes the code cells in one namespace (IPython magics are skipped);
 3. **throughput**: SimCLR and BYOL steps on a CIFAR ResNet-18, 32x32, batch 512, on images
    generated in memory: fp32/bf16/fp16, channels_last, ``compile`` off and on; images/s, the
    input pipeline's share of the step and the peak memory; against the same step built from
    lightly (its per-image transforms in a ``DataLoader`` with worker processes) when lightly
    is importable;
-4. **simclr**: a fixed-time SimCLR run on a large generated set of the book's default data,
-   with kNN and linear-probe accuracy against elapsed training time;
-5. **report**: ``report.md`` and ``report.json`` in ``--out`` (hardware, versions, every figure);
-   both are rewritten after every step, so a run cut short still leaves its figures.
+4. **simclr**: a fixed-time SimCLR run on a large generated set of the book's default data
+   (the default profile's data set at its image size, through ``P.load``), with kNN and
+   linear-probe accuracy against elapsed training time;
+5. **report**: ``report.md`` and ``report.json`` in ``--out`` (hardware, versions, every figure,
+   each step's seconds and the total); both are rewritten after every step, so a run cut short
+   still leaves its figures.
 
-The optional parts need small wheels (put them in a folder and ``pip install --no-index
---find-links FOLDER ...``, or unpack them onto ``PYTHONPATH``): lightly 1.6.0 for the
-comparison in step 3, with hydra-core, omegaconf, antlr4-python3-runtime, pytorch-lightning,
-torchmetrics, lightning-utilities and fsspec (about 2.7 MB in all, installed with
-``--no-deps`` so that torch stays the machine's own). Nothing else is needed: without nbclient
-the chapters run in the built-in runner, and without ipywidgets the widgets draw their static
-fallback.
+The comparison in step 3 needs two small wheels, lightly 1.6.0 and lightning-utilities 0.15.3
+(about 0.3 MB together): the parts of lightly used here (``lightly.loss``,
+``lightly.transforms``, ``lightly.models.modules``, ``lightly.models.utils`` and
+``lightly.utils.scheduler``) import nothing else that torch, torchvision and matplotlib do not
+already bring (numpy, Pillow, packaging, typing-extensions). Put them in a folder and ``pip
+install --no-deps --no-index --find-links FOLDER lightly==1.6.0 lightning-utilities==0.15.3``
+(``--no-deps`` so that torch stays the machine's own), or unpack them onto ``PYTHONPATH``.
+Nothing else is needed: without nbclient the chapters run in the built-in runner, and without
+ipywidgets the widgets draw their static fallback.
 """
 
 from __future__ import annotations
@@ -56,8 +63,15 @@ if str(ROOT) not in sys.path:  # run from the source tree, not from an installed
 
 OPTIONAL = ("nbclient", "nbformat", "ipykernel", "nbval", "ipywidgets", "lightly", "tqdm",
             "pytest")
-LIGHTLY_WHEELS = ("lightly==1.6.0", "hydra-core", "omegaconf", "antlr4-python3-runtime",
-                  "pytorch-lightning", "torchmetrics", "lightning-utilities", "fsspec")
+# What step 3's comparison imports from lightly needs these two wheels and nothing more (its
+# declared dependencies, hydra-core and pytorch-lightning among them, are not imported by
+# those modules; hydra-core would also register a pytest plugin that breaks step 1).
+LIGHTLY_WHEELS = ("lightly==1.6.0", "lightning-utilities==0.15.3")
+LIGHTLY_WHEELS_MB = 0.3  # 284 kB + 32 kB
+LIGHTLY_MODULES = ("lightly.loss", "lightly.transforms", "lightly.models.modules",
+                   "lightly.models.utils", "lightly.utils.scheduler")
+# The test files that hold tests marked ``gpu``; step 1 runs ``pytest -m gpu`` over them.
+GPU_TEST_FILES = ("tests/test_gpu.py", "tests/test_augment.py")
 T4_MEMORY_GIB = 15.0  # Colab's T4: what the default batch sizes must fit
 
 # Sizes of each step: the real check, and the dry run (tiny, on the CPU).
@@ -134,13 +148,29 @@ def hardware() -> dict:
     return info
 
 
+def lightly_missing() -> str | None:
+    """``None`` when the parts of lightly that step 3 uses import, else why they do not."""
+    import importlib
+
+    if not _have("lightly"):
+        return "lightly is not installed"
+    for name in LIGHTLY_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception as err:  # noqa: BLE001 - any failure means no comparison
+            return f"{name} does not import: {type(err).__name__}: {str(err)[:200]}"
+    return None
+
+
 def bring() -> list[str]:
     """What to bring to this machine for the optional parts, in a sentence each."""
     notes = []
-    if not _have("lightly"):
-        notes.append("lightly (step 3's comparison): bring the wheels of "
-                     + ", ".join(LIGHTLY_WHEELS) + " (about 2.7 MB) and install them with "
-                     "pip install --no-deps --no-index --find-links FOLDER")
+    missing = lightly_missing()
+    if missing:
+        notes.append(f"lightly (step 3's comparison; {missing}): bring the wheels "
+                     + " and ".join(LIGHTLY_WHEELS) + f" (about {LIGHTLY_WHEELS_MB} MB in all)"
+                     " and install them with pip install --no-deps --no-index --find-links "
+                     "FOLDER " + " ".join(LIGHTLY_WHEELS))
     if not _have("pytest"):
         notes.append("pytest (step 1): bring the wheels of pytest, pluggy, iniconfig and "
                      "packaging (well under 1 MB)")
@@ -148,29 +178,51 @@ def bring() -> list[str]:
 
 
 # ------------------------------------------------------------------------ step 1: tests
-def step_tests(out: Path, dry: bool, size: dict) -> dict:
-    """pytest -m gpu over tests/test_gpu.py; counts and the names of failures."""
+def step_tests(out: Path, dry: bool, size: dict, deadline: float | None = None) -> dict:
+    """``pytest -m gpu`` over ``GPU_TEST_FILES``; counts and the names of failures.
+
+    pytest runs with plugin autoloading off (``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1``): a plugin
+    that some package on the machine registers cannot break the run, and these tests need
+    none (no ``-n``, and hypothesis works without its plugin). When the step's time is spent,
+    pytest is interrupted; it still writes its report of the tests it finished, and the rest
+    are counted as "skipped: budget".
+    """
+    import signal
+
     if not _have("pytest"):
         return {"not_run": "pytest is not installed"}
     xml = out / "gpu-tests.xml"
-    cmd = [sys.executable, "-m", "pytest", "-m", "gpu", str(ROOT / "tests" / "test_gpu.py"),
-           "-q", "-p", "no:cacheprovider", f"--junitxml={xml}", "-o", "addopts="]
-    env = {}
+    xml.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "pytest", "-m", "gpu", *(str(ROOT / f) for f in GPU_TEST_FILES),
+           "-p", "no:cacheprovider", f"--junitxml={xml}", "-o", "addopts="]
+    env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     if dry:  # the same tests on the CPU, a few methods only
         env["MINISSL_GPU_TESTS_ON_CPU"] = "1"
         cmd += ["-k", "not training_step_under or simclr or byol"]
+    limit = size["test_timeout"] if deadline is None else max(
+        1.0, min(size["test_timeout"], deadline - time.time()))
     t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(env), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    stopped = False
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=_env(env), capture_output=True, text=True,
-                              timeout=size["test_timeout"])
-        tail, rc = (proc.stdout + proc.stderr)[-3000:], proc.returncode
-    except subprocess.TimeoutExpired as err:
-        tail, rc = f"timed out after {size['test_timeout']} s\n{err.stdout or ''}"[-3000:], None
-    result = {"seconds": round(time.perf_counter() - t0, 1), "returncode": rc, "tail": tail}
+        text, _ = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:  # out of time: stop pytest the way Ctrl-C does
+        stopped = True
+        proc.send_signal(signal.SIGINT)
+        try:
+            text, _ = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            text, _ = proc.communicate()
+    rc = None if stopped else proc.returncode
+    result = {"seconds": round(time.perf_counter() - t0, 1), "returncode": rc,
+              "files": list(GPU_TEST_FILES), "tail": (text or "")[-3000:]}
+    cases = []
     if xml.exists():
         import xml.etree.ElementTree as ET
 
-        cases = ET.parse(xml).getroot().iter("testcase")
+        cases = list(ET.parse(xml).getroot().iter("testcase"))
         counts = {"passed": 0, "failed": 0, "skipped": 0}
         failed = []
         for case in cases:
@@ -183,8 +235,34 @@ def step_tests(out: Path, dry: bool, size: dict) -> dict:
             else:
                 counts["passed"] += 1
         result.update(counts, failures=failed)
+    selected = _selected(text or "")
+    result["selected"] = selected
     result["ok"] = rc == 0
+    if stopped:
+        ran = len(cases)
+        if selected and ran >= selected:  # every test finished; pytest was wrapping up
+            result["ok"] = result.get("failed", 0) == 0
+        else:
+            if selected and ran:
+                result["skipped_budget"] = selected - ran
+                rest = f"{selected - ran} of {selected} tests"
+            else:
+                rest = "the tests after the last one it finished" if ran else "every test"
+            result["budget"] = (f"skipped: budget (pytest stopped after {limit:.0f} s; "
+                                f"{rest} not run)")
     return result
+
+
+def _selected(text: str) -> int | None:
+    """How many tests pytest selected, from its ``collected N items / M deselected`` line."""
+    found = re.search(r"collected (\d+) items?(?: / (\d+) deselected)?(?: / (\d+) selected)?",
+                      text)
+    if not found:
+        return None
+    collected, deselected, selected = found.groups()
+    if selected is not None:
+        return int(selected)
+    return int(collected) - int(deselected or 0)
 
 
 # --------------------------------------------------------------------- step 2: chapters
@@ -283,6 +361,10 @@ def stub_missing_modules() -> list[str]:
     if not _have("IPython"):
         ipython = types.ModuleType("IPython")
         ipython.get_ipython = lambda: None
+        # matplotlib reads IPython's version when it makes a figure (whether IPython older than
+        # 8.24 needs its backend2gui fix); a recent version says no fix is needed.
+        ipython.version_info = (9, 0, 0, "")
+        ipython.__version__ = "9.0.0"
         ipython.display = types.ModuleType("IPython.display")
         ipython.display.display = _display
         for name in ("HTML", "Markdown", "Image", "Math", "SVG", "Javascript"):
@@ -344,6 +426,11 @@ DRY_NOTEBOOK = {
         {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
          "source": ["assert features.shape == (2, net.feature_dim)\n",
                     "assert P.name in ('quick', 'full')"]},
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": ["%matplotlib inline\n", "import matplotlib.pyplot as plt\n",
+                    "fig, ax = plt.subplots(figsize=(2, 2))\n",
+                    "ax.plot(features[0].detach().numpy())\n", "fig.canvas.draw()\n",
+                    "display(fig)\n", "assert len(ax.lines) == 1"]},
     ],
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
     "nbformat": 4, "nbformat_minor": 5,
@@ -351,8 +438,17 @@ DRY_NOTEBOOK = {
 
 
 def step_chapters(out: Path, dry: bool, size: dict, chapters: list[str] | None,
-                  runner: str) -> dict:
-    """Every chapter in its own process (``--jobs`` at a time), timed, asserts recorded."""
+                  runner: str, deadline: float | None = None) -> dict:
+    """Every chapter in its own process (``chapter_jobs`` at a time), timed, asserts recorded.
+
+    Each chapter gets an empty result cache of its own (``MINISSL_CACHE`` in a fresh
+    temporary folder), so its time is that of a first run, never a cache hit of an earlier
+    one. No chapter starts after ``deadline``; one still running then is stopped; both are
+    reported as "skipped: budget".
+    """
+    import shutil
+    import tempfile
+
     if dry:
         path = out / "dry-run-chapter.ipynb"
         path.write_text(json.dumps(DRY_NOTEBOOK, indent=1))
@@ -362,46 +458,79 @@ def step_chapters(out: Path, dry: bool, size: dict, chapters: list[str] | None,
         if chapters:
             paths = [p for p in paths if any(p.stem.startswith(c) for c in chapters)]
     use_jupyter = runner == "jupyter" or (runner == "auto" and _jupyter_ready())
-    timeout = size["chapter_timeout"]
+    deadline = float("inf") if deadline is None else deadline
+    cache_root = Path(tempfile.mkdtemp(prefix="minissl-gpu-check-cache-"))
     pending = list(paths)
-    running: list[tuple[Path, subprocess.Popen, float, Path]] = []
+    running: list[tuple[Path, subprocess.Popen, float, Path, float]] = []
     results: dict[str, dict] = {}
-    while pending or running:
-        while pending and len(running) < size["chapter_jobs"]:
-            path = pending.pop(0)
-            res = out / f"chapter-{path.stem}.json"
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--run-notebook", str(path),
-                   "--result", str(res), "--timeout", str(timeout)]
-            if use_jupyter:
-                cmd.append("--jupyter")
-            log = open(out / f"chapter-{path.stem}.log", "w")  # noqa: SIM115 - closed below
-            proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=log,
-                                    stderr=subprocess.STDOUT)
-            running.append((path, proc, time.perf_counter(), res))
-            log.close()
-        time.sleep(0.2)
-        for item in list(running):
-            path, proc, started, res = item
-            elapsed = time.perf_counter() - started
-            if proc.poll() is None and elapsed < timeout + 30:
-                continue
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-                results[path.stem] = {"ok": False, "seconds": round(elapsed, 1),
-                                      "error": f"timed out after {timeout} s"}
-            elif res.exists():
-                results[path.stem] = json.loads(res.read_text())
-            else:
-                results[path.stem] = {"ok": False, "seconds": round(elapsed, 1),
-                                      "error": f"the runner exited with {proc.returncode}; "
-                                               f"see chapter-{path.stem}.log"}
-            running.remove(item)
+    try:
+        while pending or running:
+            while pending and len(running) < size["chapter_jobs"]:
+                left = deadline - time.time()
+                if left < 1:
+                    break
+                path = pending.pop(0)
+                timeout = int(max(1, min(size["chapter_timeout"], left)))
+                res = out / f"chapter-{path.stem}.json"
+                res.unlink(missing_ok=True)
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--run-notebook",
+                       str(path), "--result", str(res), "--timeout", str(timeout)]
+                if use_jupyter:
+                    cmd.append("--jupyter")
+                env = _env({"MINISSL_CACHE": str(cache_root / path.stem)})
+                log = open(out / f"chapter-{path.stem}.log", "w")  # noqa: SIM115 - closed below
+                proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+                # Killed after its timeout (and half a minute to start), or at the deadline.
+                stop_at = min(time.time() + timeout + 30, deadline)
+                running.append((path, proc, time.perf_counter(), res, stop_at))
+                log.close()
+            if not running:  # out of time before the next chapter could start
+                break
+            time.sleep(0.2)
+            for item in list(running):
+                path, proc, started, res, stop_at = item
+                elapsed = time.perf_counter() - started
+                if proc.poll() is None and time.time() < stop_at:
+                    continue
+                if proc.poll() is None:
+                    _kill_group(proc)
+                    error = (f"skipped: budget (stopped after {elapsed:.0f} s)"
+                             if stop_at == deadline else f"timed out after {elapsed:.0f} s")
+                    results[path.stem] = {"ok": False, "seconds": round(elapsed, 1),
+                                          "error": error}
+                elif res.exists():
+                    results[path.stem] = json.loads(res.read_text())
+                else:
+                    results[path.stem] = {"ok": False, "seconds": round(elapsed, 1),
+                                          "error": f"the runner exited with {proc.returncode}; "
+                                                   f"see chapter-{path.stem}.log"}
+                running.remove(item)
+    finally:
+        for _path, proc, *_ in running:  # only when something above raised
+            _kill_group(proc)
+        shutil.rmtree(cache_root, ignore_errors=True)
+    for path in pending:
+        results[path.stem] = {"ok": False, "seconds": None, "error": "skipped: budget"}
+    results = {p.stem: results[p.stem] for p in paths if p.stem in results}
     times = [r["seconds"] for r in results.values() if r.get("seconds") is not None]
     return {"runner": "nbclient" if use_jupyter else "namespace", "jobs": size["chapter_jobs"],
             "profile": os.environ.get("MINISSL_PROFILE", "default"),
             "chapters": results, "all_ok": all(r["ok"] for r in results.values()),
+            "skipped_budget": [n for n, r in results.items()
+                               if str(r.get("error", "")).startswith("skipped: budget")],
             "slowest_seconds": max(times) if times else None}
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Stop a chapter's process and what it started (a Jupyter kernel): its process group."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, AttributeError):
+        proc.kill()
+    proc.wait()
 
 
 # ------------------------------------------------------------------- step 3: throughput
@@ -572,19 +701,22 @@ def step_throughput(out: Path, dry: bool, size: dict, device, deadline: float) -
     batch, width = size["batch"], size["width"]
     pixels, images = _images(4 * batch)
     settings = DRY_SETTINGS if dry or device.type != "cuda" else GPU_SETTINGS
-    rows, notes = [], []
+    rows, notes, skipped = [], [], []
     if device.type != "cuda":
         notes.append("compile is measured on the GPU only (on a CPU it needs a C++ compiler)")
-    if not _have("lightly"):
-        notes.append("lightly is not installed: no comparison (see 'bring')")
+    missing = lightly_missing()
+    if missing:
+        notes.append(f"no comparison with lightly ({missing}; see 'bring')")
         settings = [s for s in settings if s[0] != "lightly"]
+    longest: dict[tuple, float] = {}  # seconds of the slowest setting of each (side, compile)
     for side, method, precision, cl, comp in settings:
-        if time.time() > deadline:
-            notes.append(f"out of time before {side} {method} {precision} "
-                         f"channels_last={cl} compile={comp}")
+        left = deadline - time.time()
+        if left <= 0 or longest.get((side, comp), 0.0) > left:  # would not finish in time
+            skipped.append(f"{side} {method} {precision} channels_last={cl} compile={comp}")
             continue
         row = {"side": side, "method": method, "precision": precision,
                "channels_last": cl, "compile": comp, "batch": batch}
+        started = time.perf_counter()
         try:
             if side == "minissl":
                 row.update(_minissl_step(method, width, batch, images, device, precision, cl,
@@ -595,9 +727,15 @@ def step_throughput(out: Path, dry: bool, size: dict, device, deadline: float) -
                                          size["steps"], size["warmup"], size["workers"]))
         except Exception as err:  # noqa: BLE001 - one failed setting is a result
             row["error"] = f"{type(err).__name__}: {str(err)[:300]}"
+        took = time.perf_counter() - started
+        longest[side, comp] = max(longest.get((side, comp), 0.0), took)
+        row["seconds"] = round(took, 1)
         rows.append(row)
+    if skipped:
+        notes.append(f"skipped: budget ({len(skipped)} settings): " + "; ".join(skipped))
     return {"network": f"CIFAR ResNet-18 (width {width}), 32x32", "batch": batch,
-            "rows": rows, "speed_ups": _speed_ups(rows), "notes": notes}
+            "rows": rows, "speed_ups": _speed_ups(rows), "notes": notes,
+            "skipped_budget": skipped}
 
 
 def _speed_ups(rows: list[dict]) -> list[dict]:
@@ -623,17 +761,23 @@ class _TimeUp(Exception):
     pass
 
 
-def step_simclr(out: Path, dry: bool, size: dict, device) -> dict:
-    """SimCLR for a fixed training time on generated shapes; accuracy against elapsed time."""
+def step_simclr(out: Path, dry: bool, size: dict, device, deadline: float | None = None) -> dict:
+    """SimCLR for a fixed training time on the book's default data; accuracy against time.
+
+    The data are the default profile's (``P.load``: its data set at its image size). The
+    training time is ``simclr_seconds``, or less when the step's share of the budget would not
+    hold it and the evaluations; past ``deadline`` the run stops at its next evaluation and the
+    evaluations it did not reach are reported as "skipped: budget".
+    """
     import torch
 
-    from minissl import data, evaluate, profiles, recipes
+    from minissl import evaluate, profiles, recipes
     from minissl.train import fit
 
     P = profiles.current()
-    budget = size["simclr_seconds"]
-    train = data.load(P.image_dataset, "train", n=size["simclr_train"])
-    test = data.load(P.image_dataset, "test", n=size["simclr_test"])
+    deadline = float("inf") if deadline is None else deadline
+    train = P.load("train", n=size["simclr_train"])
+    test = P.load("test", n=size["simclr_test"])
     probe_train = train.subset(torch.arange(min(len(train), 5 * size["simclr_test"])))
 
     # The rate first (a few steps of a throw-away copy), so the schedule spans the budget.
@@ -648,12 +792,23 @@ def step_simclr(out: Path, dry: bool, size: dict, device) -> dict:
     fit(method, train, cfg, max_steps=probe_steps + 2, progress=False, device=str(device),
         eval_every=1, callback=stamp)
     rate = probe_steps / max(stamps[-1] - stamps[1], 1e-6)  # steps per second
-    steps = max(2, int(rate * budget))
-    evals = size["simclr_evals"]
 
     method, cfg = recipes.build("simclr", train, profile=P)
+    t_eval = time.perf_counter()
+    random_scores = evaluate.evaluate_encoder(recipes.backbone_of(method, "simclr"),
+                                              probe_train, test,
+                                              labels_per_class=P.labels_per_class)
+    t_eval = time.perf_counter() - t_eval
+    evals = size["simclr_evals"]
+    # What is left of the share pays for the training and the evaluations along the way.
+    budget = size["simclr_seconds"]
+    room = deadline - time.time() - (evals + 1) * t_eval
+    if room < budget:
+        budget = max(1.0, room)
+    steps = max(2, int(rate * budget))
     points: list[dict] = []
     clock = {"train": 0.0, "since": time.perf_counter()}
+    stopped = {"budget": False}
 
     def score(m, step):
         _sync(device)
@@ -664,21 +819,28 @@ def step_simclr(out: Path, dry: bool, size: dict, device) -> dict:
                        "epoch": round(step * cfg.batch_size / len(train), 2),
                        "knn": round(scores["knn"], 4), "linear": round(scores["linear"], 4)})
         clock["since"] = time.perf_counter()
+        if step < steps and time.time() > deadline:
+            stopped["budget"] = True
+            raise _TimeUp
         if clock["train"] > 1.25 * budget and step < steps:
             raise _TimeUp
         return None
 
-    random_scores = evaluate.evaluate_encoder(recipes.backbone_of(method, "simclr"),
-                                              probe_train, test,
-                                              labels_per_class=P.labels_per_class)
+    every = max(1, steps // evals)
     with contextlib.suppress(_TimeUp):
         fit(method, train, cfg, max_steps=steps, progress=False, device=str(device),
-            eval_every=max(1, steps // evals), callback=score)
-    return {"dataset": train.name, "n_train": len(train), "n_test": len(test),
-            "backbone": P.backbone, "width": P.width, "batch": cfg.batch_size,
-            "budget_seconds": budget, "planned_steps": steps,
-            "random_encoder": {k: round(v, 4) for k, v in random_scores.items()},
-            "points": points}
+            eval_every=every, callback=score)
+    result = {"dataset": train.name, "image_size": int(train.images.shape[-1]),
+              "n_train": len(train), "n_test": len(test),
+              "backbone": P.backbone, "width": P.width, "batch": cfg.batch_size,
+              "budget_seconds": round(budget, 1), "planned_steps": steps,
+              "random_encoder": {k: round(v, 4) for k, v in random_scores.items()},
+              "points": points}
+    if stopped["budget"]:
+        left = steps // every + (steps % every > 0) - len(points)
+        result["budget"] = f"skipped: budget (stopped at step {points[-1]['step']} of {steps}; " \
+                           f"{max(left, 0)} evaluations not run)"
+    return result
 
 
 # ---------------------------------------------------------------------- step 5: report
@@ -715,6 +877,10 @@ def _goals(report: dict) -> list[dict]:
     if "ok" in t:
         goals.append({"goal": "the gpu tests pass", "value": t.get("failures", []),
                       "met": bool(t["ok"])})
+    budget = report.get("budget") or {}
+    if "total" in budget:
+        goals.append({"goal": f"the whole kit within its budget of {budget['seconds']:.0f} s "
+                              "(seconds)", "value": budget["total"], "met": budget["within"]})
     return goals
 
 
@@ -733,6 +899,15 @@ def markdown(report: dict) -> str:
              f"{gpu.get('memory_gib', '-')} GiB), {hw['cpus']} CPUs; torch {hw['torch']}, "
              f"torchvision {hw.get('torchvision', '-')}, CUDA {hw['cuda']}, Python "
              f"{hw['python']}; {report.get('seconds', '?')} s in all.", ""]
+    budget = report.get("budget") or {}
+    if budget.get("steps"):
+        lines += [f"Budget {budget['seconds']:.0f} s; seconds taken (allowed) by each step: "
+                  + ", ".join(f"{name} {took} ({budget['allowed'].get(name, '-')})"
+                              for name, took in budget["steps"].items()) + ".", ""]
+    skipped = [f"{name}: {(report.get(name) or {}).get('budget')}"
+               for name in STEPS if (report.get(name) or {}).get("budget")]
+    if skipped:
+        lines += [f"- {line}" for line in skipped] + [""]
     if report["goals"]:
         lines += ["| goal | value | met |", "|---|---|---|"]
         lines += [f"| {g['goal']} | {g['value']} | {'yes' if g['met'] else '**no**'} |"
@@ -791,6 +966,25 @@ def markdown(report: dict) -> str:
 
 # --------------------------------------------------------------------------------- main
 STEPS = ("tests", "chapters", "throughput", "simclr")
+# Each step's share of --budget (the report's own writing takes a second or two of "report").
+# A step gets its share of what is left, among the steps still to run, so the time an early
+# step does not use goes to the later ones.
+SHARES = {"tests": 0.20, "chapters": 0.40, "throughput": 0.22, "simclr": 0.15, "report": 0.03}
+DEFAULT_BUDGET = 480.0  # the whole kit in 8 minutes on one GPU
+
+
+def allowance(left: float, step: str, to_run: list[str]) -> float:
+    """Seconds that ``step`` may take out of the ``left`` seconds of the budget, when the steps
+    ``to_run`` (``step`` first, then the later ones, "report" last) are still to run.
+
+    Example:
+        >>> allowance(480, "tests", ["tests", "chapters", "throughput", "simclr", "report"])
+        96.0
+        >>> allowance(100, "simclr", ["simclr", "report"])
+        83.3
+    """
+    total = sum(SHARES[s] for s in to_run)
+    return round(max(0.0, left) * SHARES[step] / total, 1)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -798,6 +992,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", default="gpu-report", help="folder of report.md and report.json")
     ap.add_argument("--dry-run", action="store_true",
                     help="every step with tiny sizes on the CPU (a test of the kit itself)")
+    ap.add_argument("--budget", type=float, default=DEFAULT_BUDGET,
+                    help="seconds for the whole kit, shared out between the steps "
+                         f"(default {DEFAULT_BUDGET:.0f})")
     ap.add_argument("--only", default=",".join(STEPS),
                     help=f"comma-separated steps to run, of {list(STEPS)}")
     ap.add_argument("--chapters", default=None,
@@ -805,9 +1002,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--runner", choices=("auto", "jupyter", "namespace"), default="auto",
                     help="how chapters run: nbclient when present (auto), or the built-in one")
     ap.add_argument("--simclr-seconds", type=float, default=None,
-                    help="training time of the fixed-time SimCLR run (default 90)")
-    ap.add_argument("--throughput-seconds", type=float, default=150,
-                    help="time allowed for step 3; settings left when it is spent are skipped")
+                    help="training time of the fixed-time SimCLR run (default 90, less when "
+                         "the budget's share of step 4 does not hold it)")
+    ap.add_argument("--throughput-seconds", type=float, default=None,
+                    help="time allowed for step 3 (default: its share of the budget); "
+                         "settings left when it is spent are skipped")
     ap.add_argument("--run-notebook", help=argparse.SUPPRESS)  # the chapter runner's process
     ap.add_argument("--result", help=argparse.SUPPRESS)
     ap.add_argument("--timeout", type=int, default=240, help=argparse.SUPPRESS)
@@ -821,6 +1020,9 @@ def main(argv: list[str] | None = None) -> dict:
         Path(args.result).write_text(json.dumps(result, indent=1))
         return result
 
+    t0, wall0 = time.perf_counter(), time.time()  # the budget counts from here
+    if args.budget <= 0:
+        ap.error("--budget: give a positive number of seconds")
     import torch
 
     dry = args.dry_run
@@ -832,42 +1034,53 @@ def main(argv: list[str] | None = None) -> dict:
         ap.error(f"--only: unknown {sorted(only - set(STEPS))}; use some of {list(STEPS)}")
     if not dry and not torch.cuda.is_available():
         ap.error("no CUDA GPU is visible to torch; use --dry-run to test the kit on a CPU")
-    device = torch.device("cpu" if dry else "cuda")
-    if dry:
-        torch.set_num_threads(min(2, os.cpu_count() or 1))
+    device = torch.device("cpu" if dry else "cuda")  # threads: torch's own (OMP_NUM_THREADS)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
+    end = wall0 + args.budget
     report: dict = {"dry_run": dry, "hardware": hardware(), "bring": bring(),
-                    "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+                    "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "budget": {"seconds": args.budget, "allowed": {}, "steps": {}}}
     write_report(out, report)
     chapters = args.chapters.split(",") if args.chapters else None
-    for name in STEPS:
-        if name not in only:
-            continue
-        print(f"[gpu_check] {name} ...", flush=True)
+    to_run = [s for s in STEPS if s in only] + ["report"]
+    for i, name in enumerate(to_run[:-1]):
+        allowed = allowance(end - time.time(), name, to_run[i:])
+        report["budget"]["allowed"][name] = allowed
+        deadline = time.time() + allowed
+        print(f"[gpu_check] {name} (up to {allowed:.0f} s) ...", flush=True)
         started = time.perf_counter()
         try:
-            if name == "tests":
-                report[name] = step_tests(out, dry, size)
+            if allowed < 1:
+                report[name] = {"budget": "skipped: budget (no time left for this step)"}
+            elif name == "tests":
+                report[name] = step_tests(out, dry, size, deadline)
             elif name == "chapters":
-                report[name] = step_chapters(out, dry, size, chapters, args.runner)
+                report[name] = step_chapters(out, dry, size, chapters, args.runner, deadline)
             elif name == "throughput":
-                report[name] = step_throughput(out, dry, size, device,
-                                               time.time() + args.throughput_seconds)
+                if args.throughput_seconds is not None:
+                    deadline = min(deadline, time.time() + args.throughput_seconds)
+                report[name] = step_throughput(out, dry, size, device, deadline)
             else:
-                report[name] = step_simclr(out, dry, size, device)
+                report[name] = step_simclr(out, dry, size, device, deadline)
         except Exception as err:  # noqa: BLE001 - the report says what broke, the rest runs
             report[name] = {"error": f"{type(err).__name__}: {err}",
                             "traceback": traceback.format_exc()[-3000:]}
         report[name]["step_seconds"] = round(time.perf_counter() - started, 1)
+        report["budget"]["steps"][name] = report[name]["step_seconds"]
         report["seconds"] = round(time.perf_counter() - t0, 1)
         write_report(out, report)
         print(f"[gpu_check] {name}: {report[name]['step_seconds']} s", flush=True)
-    report["seconds"] = round(time.perf_counter() - t0, 1)
+    started = time.perf_counter()
+    report["budget"]["allowed"]["report"] = allowance(end - time.time(), "report", ["report"])
     write_report(out, report)
-    print(f"[gpu_check] done in {report['seconds']} s; wrote {out / 'report.md'} and "
-          f"{out / 'report.json'}")
+    report["budget"]["steps"]["report"] = round(time.perf_counter() - started, 1)
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    report["budget"]["total"] = report["seconds"]
+    report["budget"]["within"] = report["seconds"] <= args.budget
+    write_report(out, report)
+    print(f"[gpu_check] done in {report['seconds']} s (budget {args.budget:.0f} s); wrote "
+          f"{out / 'report.md'} and {out / 'report.json'}")
     for goal in report["goals"]:
         print(f"  {'ok ' if goal['met'] else 'NO '} {goal['goal']}: {goal['value']}")
     return report
