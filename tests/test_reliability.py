@@ -87,6 +87,76 @@ def test_changed_data_or_method_arguments_are_refused(tmp_path):
         fit(Other(), data(), cfg(tmp_path))
 
 
+class Encoded(nn.Module):
+    """A method with an encoder and no plain arguments: only its layers tell two apart."""
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def training_step(self, batch):
+        return {"loss": self.encoder(batch[0]).pow(2).mean()}
+
+
+def encoded(name="convnet", width=4):
+    from minissl.nn import backbone
+
+    torch.manual_seed(0)
+    return Encoded(backbone(name, in_channels=3, width=width))
+
+
+IMAGES = torch.rand(16, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("name, width, text", [
+    ("convnet", 8, "method.layers: differ (encoder.features.0.0.weight: (2, 3, 3, 3) there, "
+                   "(4, 3, 3, 3) now; "),
+    ("resnet18", 4, "method.encoder: 'ConvNet' there, 'ResNet18' now; method.layers: differ "
+                    "(encoder.stem.0.weight: none there, (4, 3, 3, 3) now; "),
+])
+def test_another_encoder_is_refused_naming_its_first_other_layer(tmp_path, name, width, text):
+    fit(encoded(), IMAGES, cfg(tmp_path, epochs=1, batch_size=8))
+    before = (tmp_path / "last.pt").read_bytes()
+    for check in (T.check_checkpoint, fit):
+        with pytest.raises(MinisslError) as err:
+            check(encoded(name, width), IMAGES, cfg(tmp_path, epochs=1, batch_size=8))
+        message = str(err.value)
+        assert text in message and "tensors differ)" in message, message
+        assert "method.arguments" not in message and len(message) < 600, message
+    assert (tmp_path / "last.pt").read_bytes() == before
+    fit(encoded(name, width), IMAGES, cfg(tmp_path, epochs=1, batch_size=8, resume=False))
+
+
+def test_a_checkpoint_without_layers_resumes_and_a_misfit_names_few_keys(tmp_path, capsys):
+    class Stop(Exception):
+        pass
+
+    first = encoded()
+    first.on_after_step = lambda step, total: (_ for _ in ()).throw(Stop) if step == 2 else None
+    with pytest.raises(Stop):
+        fit(first, IMAGES, cfg(tmp_path, batch_size=8, checkpoint_every=1))
+
+    def as_written_before_layers_were_recorded():
+        state = torch.load(tmp_path / "last.pt", weights_only=True)
+        for key in ("layers", "encoder"):
+            del state["fingerprint"]["method"][key]
+        torch.save(state, tmp_path / "last.pt")
+
+    as_written_before_layers_were_recorded()
+    capsys.readouterr()
+    fit(encoded(), IMAGES, cfg(tmp_path, batch_size=8))
+    assert capsys.readouterr().out.startswith("resuming from ")
+    # Then another encoder gets past the fingerprint, and load_state_dict fails: the message
+    # names five keys of each kind and counts the rest, not the hundreds torch lists.
+    as_written_before_layers_were_recorded()
+    with pytest.raises(MinisslError) as err:
+        fit(encoded("resnet18"), IMAGES, cfg(tmp_path, batch_size=8))
+    message = str(err.value)
+    assert "does not fit this method/optimizer (missing encoder.stem.0.weight, " in message
+    assert re.search(r"and \d+ more; unexpected encoder\.features\.0\.0\.weight, ", message)
+    assert message.count("encoder.") == 10 and "\n" not in message, message
+
+
 def test_the_same_run_resumes_and_says_so_on_one_line(tmp_path, capsys):
     class Stop(Exception):
         pass
@@ -100,7 +170,8 @@ def test_the_same_run_resumes_and_says_so_on_one_line(tmp_path, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert out == [f"resuming from {tmp_path / 'last.pt'} at step 4 of 8"]
     fit(Regress(), data(), cfg(tmp_path, checkpoint_every=2))
-    assert "complete (step 8 of 8)" in capsys.readouterr().out
+    assert "complete (step 8 of 8): nothing left to train; resume=False (--fresh on the " \
+        "command line) trains it again" in capsys.readouterr().out
     # What may change between resumes: the device, logging, progress, checkpoint cadence.
     fit(Regress(), data(), cfg(tmp_path, checkpoint_every=3, log_every=2, desc="x",
                                device="cpu"))
