@@ -3,6 +3,7 @@
 import json
 import os
 import pydoc
+import random
 import re
 import signal
 import subprocess
@@ -534,6 +535,29 @@ def test_a_pretrained_encoder_saves_and_loads_back(tmp_path):
         deploy.load_encoder(deploy.save_state(
             deploy.Classifier.from_spec(deploy.ModelSpec("convnet", {"width": 4}, 3, 8, 2)),
             tmp_path / "clf.pt"))
+
+
+@pytest.mark.parametrize("load, writer, what", [
+    ("load_state", "save_state", "model"), ("load_encoder", "save_encoder", "encoder")])
+def test_unreadable_deploy_files_name_their_writer_not_torch_advice(tmp_path, load, writer,
+                                                                    what):
+    from minissl import deploy
+    from minissl.deploy import DeployError
+
+    path = tmp_path / "model.pt"
+    random_bytes = random.Random(0).randbytes(2000)  # fixed: some draws fail another way
+    for blob, why in ((random_bytes, f"is corrupt or not a file written by deploy.{writer} "
+                       "(it is not a file written by torch.save with tensors and plain values "
+                       "only; minissl does not load files that can run code)"),
+                      (b"", "the file is empty (0 bytes)")):
+        path.write_bytes(blob)
+        with pytest.raises(DeployError) as err:
+            getattr(deploy, load)(path)
+        message = str(err.value)
+        assert why in message and f"Save the {what} again with deploy.{writer}" in message
+        assert "weights_only" not in message and "arbitrary code" not in message, message
+    with pytest.raises(FileNotFoundError, match=f"no saved {what} at .*deploy.{writer}"):
+        getattr(deploy, load)(tmp_path / "missing.pt")
 
 
 def test_another_method_is_named_without_listing_its_arguments(tmp_path):
