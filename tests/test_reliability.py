@@ -359,6 +359,69 @@ def test_simclr_refuses_a_batch_of_one_and_flat_input():
         fit(method, torch.rand(8, 3, 8, 8), epochs=1, batch_size=1, **QUIET)
 
 
+def supervised(num_classes=3):
+    from minissl.methods import Supervised
+    from minissl.nn import ConvNet
+
+    torch.manual_seed(0)
+    encoder = ConvNet(in_channels=3, width=4)
+    return Supervised(encoder, encoder.feature_dim, num_classes=num_classes)
+
+
+@pytest.mark.parametrize("images, labels, error, text", [
+    (torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8), torch.zeros(4, dtype=torch.long),
+     TypeError, "Supervised.training_step takes float images in [0, 1]; got dtype torch.uint8 "
+                "(convert 0..255 pixels with images.float() / 255)"),
+    (torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 7, 2]), ValueError,
+     "Supervised.training_step got label 7, but the model has 3 classes: every label must lie "
+     "in [0, 3) (1 of 4 do not). Number the classes 0 .. 2, or build the model with more "
+     "classes"),
+    (torch.rand(4, 3, 8, 8), torch.full((4,), -1), ValueError,
+     "(4 of 4 do not); -1 marks an unlabelled example, and this method learns from labelled "
+     "ones only."),
+    (torch.rand(0, 3, 8, 8), torch.zeros(0, dtype=torch.long), ValueError,
+     "Supervised.training_step got a batch of 0 images; give it at least one image"),
+    (torch.rand(4, 3, 8, 8), torch.zeros(4), TypeError,
+     "Supervised.training_step takes integer class labels 0 .. 2; got dtype torch.float32 "
+     "(convert them with labels.long())"),
+    (torch.rand(4, 3, 8, 8), torch.zeros(3, dtype=torch.long), ValueError,
+     "Supervised.training_step takes one label per image, labels of shape (4,); got labels of "
+     "shape (3,)"),
+])
+def test_supervised_checks_its_images_and_labels(images, labels, error, text):
+    with pytest.raises(error, match=re.escape(text)):
+        supervised().training_step((images, labels))
+    if len(images) == len(labels) > 0 and images.is_floating_point():  # through fit as well
+        with pytest.raises(error, match=re.escape(text)):
+            fit(supervised(), (images, labels), max_steps=1, batch_size=4, **QUIET)
+
+
+def test_supervised_trains_on_int32_labels_and_refuses_images_alone():
+    out = supervised().training_step((torch.rand(4, 3, 8, 8),
+                                      torch.tensor([0, 1, 2, 1], dtype=torch.int32)))
+    assert torch.isfinite(out["loss"]) and 0 <= float(out["acc"]) <= 1
+    with pytest.raises(ValueError, match="one class label per image.*got no labels"):
+        supervised().training_step(torch.rand(4, 3, 8, 8))
+
+
+@pytest.mark.parametrize("loss, text", [
+    ("vae_elbo", "vae_elbo: x is empty (shape (0, 1, 4, 4))"),
+    ("masked_patch_mse", "masked_patch_mse: pred is empty (shape (0, 4, 6))"),
+    ("gaussian_kl", "gaussian_kl: mu is empty (shape (0, 3))"),
+    ("swav_loss", "scores_per_view[0] is empty (shape (0, 5)); swav_loss needs a batch"),
+])
+def test_losses_refuse_an_empty_batch_instead_of_returning_nan(loss, text):
+    from minissl import losses
+
+    empty = torch.zeros(0, 3)
+    args = {"vae_elbo": (torch.zeros(0, 1, 4, 4), torch.zeros(0, 1, 4, 4), empty, empty),
+            "masked_patch_mse": (torch.zeros(0, 4, 6), torch.zeros(0, 4, 6), torch.zeros(0, 4)),
+            "gaussian_kl": (empty, empty),
+            "swav_loss": ([torch.zeros(0, 5)] * 2, [torch.zeros(0, 5)])}[loss]
+    with pytest.raises(ValueError, match=re.escape(text)):
+        getattr(losses, loss)(*args)
+
+
 @pytest.mark.parametrize("temperature", [0, -0.1, float("nan"), float("inf"), "0.07"])
 def test_knn_accuracy_refuses_a_temperature_that_is_not_positive(temperature):
     from minissl.evaluate import knn_accuracy
