@@ -56,7 +56,7 @@ def image_batch(batch, method: nn.Module, size: int | None = None,
     if channels is not None and x.shape[1] != channels:
         raise ValueError(f"{name}: the method was built for images with {channels} "
                          f"channel(s); got images of shape {tuple(x.shape)}. Build it for "
-                         f"{x.shape[1]} channels, or convert the images")
+                         f"{x.shape[1]} channel(s), or convert the images")
     if size is not None and tuple(x.shape[-2:]) != (size, size):
         raise ValueError(f"{name}: the method was built for {size}x{size} images "
                          f"(image_size={size}); got images of size "
