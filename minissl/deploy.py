@@ -1,12 +1,12 @@
 """Ship a fine-tuned classifier: save it, export it, load it back somewhere else.
 
-Two files, for two kinds of reader:
+Three kinds of file, for three kinds of reader:
 
 * a **state dict with its recipe** (:func:`save_state` / :func:`load_state`, ``.pt``): the
   weights plus a :class:`ModelSpec` that says how to rebuild the network (backbone name and
   arguments, number of classes, class names, image shape). Loading needs ``minissl``; the
   file holds only tensors, numbers and strings, so it is read with ``weights_only=True``
-  and cannot run code.
+  and cannot run code;
 * a **pretrained encoder** (:func:`save_encoder` / :func:`load_encoder`, ``.pt``): the
   backbone alone, as pretraining leaves it, with its name and constructor arguments, to
   fine-tune or probe later (``minissl.recipes.backbone_of(method)`` picks it out of a
@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from minissl.evaluate import LinearClassifier
+from minissl.train.checkpoint import _why_unreadable
 from minissl.utils import MinisslError
 
 FORMAT = "minissl.deploy.Classifier"  # what a state file says it is
@@ -207,16 +208,20 @@ def save_state(model: Classifier, path: str | Path) -> Path:
     return path
 
 
-def _read(path: Path) -> Any:
+def _read(path: Path, writer: str = "save_state", what: str = "model") -> Any:
+    """The contents of a file ``deploy.<writer>`` wrote, read with ``weights_only=True``."""
     if not path.is_file():
-        raise FileNotFoundError(f"no saved model at {path}; save one with deploy.save_state")
+        raise FileNotFoundError(f"no saved {what} at {path}; save one with deploy.{writer}")
+    again = f"Save the {what} again with deploy.{writer}"
+    if path.stat().st_size == 0:
+        raise DeployError(f"cannot read {path}: the file is empty (0 bytes), e.g. left by a "
+                          f"full disk or a copy that failed. {again}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, random bytes, pickled code: all unreadable
         raise DeployError(
-            f"cannot read {path}: it is corrupt or not a file written by deploy.save_state "
-            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
-            "Save the model again"
+            f"cannot read {path}: it is corrupt or not a file written by deploy.{writer} "
+            f"({_why_unreadable(err)}). {again}"
         ) from err
 
 
@@ -369,13 +374,19 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> 
     from minissl.nn import backbone as build
 
     path = Path(path)
-    blob = _read(path)
+    blob = _read(path, "save_encoder", "encoder")
     if not isinstance(blob, dict) or blob.get("format") != ENCODER_FORMAT:
         found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
         raise DeployError(f"{path} is not a saved encoder (format {found!r}); encoders are "
                           "written by deploy.save_encoder, classifiers load with load_state")
-    encoder = build(blob["backbone"], in_channels=blob["in_channels"],
-                    **blob["backbone_kwargs"])
+    try:
+        encoder = build(blob["backbone"], in_channels=blob["in_channels"],
+                        **blob["backbone_kwargs"])
+        if not isinstance(blob["state_dict"], dict):
+            raise TypeError(f"its state_dict is a {type(blob['state_dict']).__name__}")
+    except (KeyError, TypeError, ValueError) as err:
+        raise DeployError(f"{path} has an unreadable encoder description ({type(err).__name__}: "
+                          f"{err}). Save the encoder again with deploy.save_encoder") from err
     problems = _fit_report(blob["state_dict"], encoder.state_dict())
     if problems:
         raise DeployError(f"the weights in {path} do not fit {blob['backbone']} "

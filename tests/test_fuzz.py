@@ -3,7 +3,9 @@
 Every generated input must end either in a minissl error (a ``MinisslError``, or a
 ``ValueError``/``TypeError`` whose message names what is wrong) or in a correct result; never
 in an error from deep inside torch and never in a silently wrong number. The examples are
-fixed by the ``ci`` hypothesis profile (tests/conftest.py), so every run tries the same ones.
+fixed by the ``ci`` hypothesis profile (tests/conftest.py), so every run tries the same ones;
+the methods' training steps and ``fit`` are tried on every pair of a method and a bad batch of
+its kind of input (images, labels, token ids or signals), enumerated with ``parametrize``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ from minissl import augment, cli, data, recipes  # noqa: E402
 from minissl import evaluate as ev  # noqa: E402
 from minissl import train as T  # noqa: E402
 from minissl.data import ImageDataset  # noqa: E402
-from minissl.losses import info_nce, nt_xent  # noqa: E402
+from minissl.losses import (  # noqa: E402
+    gaussian_kl,
+    info_nce,
+    masked_patch_mse,
+    nt_xent,
+    swav_loss,
+    vae_elbo,
+)
 from minissl.train import TrainConfig, TrainingDiverged  # noqa: E402
 from minissl.utils import MinisslError  # noqa: E402
 
@@ -129,12 +138,41 @@ def test_augmentations_give_images_in_range_or_a_clear_error(name, spec):
 # -------------------------------------------------------------------------- methods
 
 
+VOCAB, MAX_LEN = 30, 12  # of the BERT and GPT below
+
+
+def other_methods(ds):
+    """The methods recipes.build does not make: baselines, text, signals and a GAN."""
+    from minissl.methods import BERT, CPC, GAN, GPT, PseudoLabel, Supervised, TimeContrastive
+    from minissl.methods.gan import Discriminator, Generator
+    from minissl.methods.setting import Setting, build_method
+    from minissl.methods.tcl import WindowEncoder
+    from minissl.nn import ConvNet
+
+    setting = Setting(ds, batch_size=8, width=4)
+    labelled = ds.images[:6], torch.tensor([0, 1, 2, 0, 1, 2])
+    return {
+        "supervised": build_method(Supervised, ConvNet(3, width=4), setting, num_classes=3),
+        "pseudolabel": build_method(PseudoLabel, ConvNet(3, width=4), setting, num_classes=3,
+                                    labeled_images=labelled[0], labeled_labels=labelled[1],
+                                    ramp_up=0.0),
+        "gan": GAN(Generator(16, channels=3, z_dim=4, num_classes=3, width=16),
+                   Discriminator(16, channels=3, num_classes=3, width=8), rotation=True),
+        "bert": BERT(vocab_size=VOCAB, dim=16, depth=1, heads=2, max_len=MAX_LEN),
+        "gpt": GPT(vocab_size=VOCAB, dim=16, depth=1, heads=2, max_len=MAX_LEN),
+        "cpc": CPC(prediction_steps=2, width=8, context_dim=8, strides=(4, 2)),
+        "timecontrastive": build_method(TimeContrastive, WindowEncoder(2, 4, hidden=8, dim=6),
+                                        setting, window=4, proj_dim=3),
+    }
+
+
 @pytest.fixture(scope="module")
 def methods():
     torch.manual_seed(0)
     ds = data.load("shapes", "train", n=16, size=16)
     built = {name: recipes.build(name, ds, width=4, epochs=1, batch_size=8)[0]
              for name in recipes.available()}
+    built.update(other_methods(ds))
     return {name: (m, {k: v.clone() for k, v in m.state_dict().items()})
             for name, m in built.items()}
 
@@ -146,76 +184,148 @@ def fresh(methods, name):
     return method.cpu().train()
 
 
-# What each kind of bad batch is, as (images, labels).
-BATCHES = {
-    "flat": lambda: (torch.rand(8), torch.zeros(8, dtype=torch.long)),
-    "no_channels": lambda: (torch.rand(4, 16, 16), torch.zeros(4, dtype=torch.long)),
-    "one_channel": lambda: (torch.rand(4, 1, 16, 16), torch.zeros(4, dtype=torch.long)),
-    "nan": lambda: (torch.full((4, 3, 16, 16), float("nan")), torch.zeros(4, dtype=torch.long)),
-    "good": lambda: (torch.rand(4, 3, 16, 16), torch.zeros(4, dtype=torch.long)),
-    "uint8": lambda: (torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8),
-                      torch.zeros(4, dtype=torch.long)),
-    "float64": lambda: (torch.rand(4, 3, 16, 16, dtype=torch.float64),
-                        torch.zeros(4, dtype=torch.long)),
-    "empty": lambda: (torch.rand(0, 3, 16, 16), torch.zeros(0, dtype=torch.long)),
-    "tiny_images": lambda: (torch.rand(4, 3, 4, 4), torch.zeros(4, dtype=torch.long)),
-    "pixels_0_255": lambda: (torch.rand(4, 3, 16, 16) * 255, torch.zeros(4, dtype=torch.long)),
+def zeros(n):
+    return torch.zeros(n, dtype=torch.long)
+
+
+# What each kind of batch is, by the kind of input a method takes. Each kind says what must
+# come of it: "finite" (a finite loss), "refuse" (a clear error), "either" (one of the two),
+# or "nan" (a clear error, or any loss: NaN in, NaN out, and fit stops on it naming the data).
+IMAGE_BATCHES = {
+    "flat": ("refuse", lambda: (torch.rand(8), zeros(8))),
+    "no_channels": ("refuse", lambda: (torch.rand(4, 16, 16), zeros(4))),
+    "one_channel": ("either", lambda: (torch.rand(4, 1, 16, 16), zeros(4))),
+    "nan": ("nan", lambda: (torch.full((4, 3, 16, 16), float("nan")), zeros(4))),
+    "good": ("finite", lambda: (torch.rand(4, 3, 16, 16), zeros(4))),
+    "uint8": ("refuse", lambda: (torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8),
+                                 zeros(4))),
+    "float64": ("refuse", lambda: (torch.rand(4, 3, 16, 16, dtype=torch.float64), zeros(4))),
+    "empty": ("refuse", lambda: (torch.rand(0, 3, 16, 16), zeros(0))),
+    # 0..255 pixels and tiny images are refused where data enters (ImageDataset, fit); a
+    # method may train on them.
+    "tiny_images": ("either", lambda: (torch.rand(4, 3, 4, 4), zeros(4))),
+    "pixels_0_255": ("either", lambda: (torch.rand(4, 3, 16, 16) * 255, zeros(4))),
 }
-# Methods whose training_step draws from their own copy of the data set and ignores the batch.
+# Labels matter only to the methods that learn from them; the others must ignore them.
+LABEL_BATCHES = {
+    "label_out_of_range": lambda: (torch.rand(4, 3, 16, 16), torch.tensor([0, 1, 7, 2])),
+    "label_unlabelled": lambda: (torch.rand(4, 3, 16, 16), torch.full((4,), -1)),
+    "label_float": lambda: (torch.rand(4, 3, 16, 16), torch.zeros(4)),
+    "label_one_short": lambda: (torch.rand(4, 3, 16, 16), zeros(3)),
+    "images_alone": lambda: torch.rand(4, 3, 16, 16),
+}
+USES_LABELS = {"supervised", "gan"}
+TOKEN_BATCHES = {
+    "good": ("finite", lambda: (torch.randint(5, VOCAB, (4, MAX_LEN)), None)),
+    "flat": ("refuse", lambda: (torch.randint(5, VOCAB, (MAX_LEN,)), None)),
+    "float": ("refuse", lambda: (torch.rand(4, MAX_LEN) * VOCAB, None)),
+    "bool": ("refuse", lambda: (torch.rand(4, MAX_LEN) > 0.5, None)),
+    "images": ("refuse", lambda: (torch.rand(4, 3, 16, 16), None)),
+    "empty": ("refuse", lambda: (zeros(0).view(0, MAX_LEN), None)),
+    "no_tokens": ("refuse", lambda: (zeros(0).view(4, 0), None)),
+    "one_token": ("either", lambda: (torch.randint(5, VOCAB, (4, 1)), None)),  # GPT: < 2
+    "out_of_vocab": ("refuse", lambda: (torch.full((4, MAX_LEN), VOCAB + 5), None)),
+    "negative": ("refuse", lambda: (torch.full((4, MAX_LEN), -3), None)),
+    "too_long": ("refuse", lambda: (torch.randint(5, VOCAB, (4, 4 * MAX_LEN)), None)),
+    "only_padding": ("refuse", lambda: (zeros(4 * MAX_LEN).view(4, MAX_LEN), None)),
+}
+SIGNAL_BATCHES = {  # for signals of c channels
+    "good": ("finite", lambda c: torch.randn(3, c, 64)),
+    "one_signal": ("finite", lambda c: torch.randn(1, c, 64)),
+    "flat": ("refuse", lambda c: torch.randn(64)),
+    "no_channels": ("refuse", lambda c: torch.randn(3, 64)),
+    "images": ("refuse", lambda c: torch.rand(3, c, 16, 16)),
+    "wrong_channels": ("refuse", lambda c: torch.randn(3, c + 2, 64)),
+    "int": ("refuse", lambda c: torch.randint(0, 5, (3, c, 64))),
+    "float64": ("refuse", lambda c: torch.randn(3, c, 64, dtype=torch.float64)),
+    "nan": ("nan", lambda c: torch.full((3, c, 64), float("nan"))),
+    "empty": ("refuse", lambda c: torch.zeros(0, c, 64)),
+    "too_short": ("refuse", lambda c: torch.randn(3, c, 3)),
+}
+SIGNAL_CHANNELS = {"cpc": 1, "timecontrastive": 2}
+IMAGE_METHODS = sorted([*recipes.available(), "supervised", "pseudolabel", "gan"])
+
+
+def batch_of(name, kind):
+    """(what must come of it, the batch) of this kind for the method called ``name``."""
+    if name in SIGNAL_CHANNELS:
+        expect, make = SIGNAL_BATCHES[kind]
+        return expect, (make(SIGNAL_CHANNELS[name]), None)
+    if name in ("bert", "gpt"):
+        expect, make = TOKEN_BATCHES[kind]
+        return expect, make()
+    if kind in LABEL_BATCHES:
+        return "refuse" if name in USES_LABELS else "finite", LABEL_BATCHES[kind]()
+    expect, make = IMAGE_BATCHES[kind]
+    return expect, make()
+
+
+STEP_CASES = sorted([(m, k) for m in IMAGE_METHODS for k in [*IMAGE_BATCHES, *LABEL_BATCHES]]
+                    + [(m, k) for m in ("bert", "gpt") for k in TOKEN_BATCHES]
+                    + [(m, k) for m in SIGNAL_CHANNELS for k in SIGNAL_BATCHES])
+WORDS = ("image", "shape", "channel", "batch", "dtype", "float", "size", "input", "at least",
+         "gap", "label", "token", "signal", "series", "multiple", "max_len")
+
+
+def training_steps(method, batch):
+    """``training_step`` of every phase of the method (a GAN has two)."""
+    phases = list(method.optimizers()) if hasattr(method, "optimizers") else [None]
+    return [method.training_step(batch) if phase is None else
+            method.training_step(batch, phase=phase) for phase in phases]
+
+
+def check_step(method, batch, expect):
+    try:
+        outs = training_steps(method, batch)
+    except (ValueError, TypeError, MinisslError) as err:
+        assert expect != "finite", err
+        assert names_the_problem(err, *WORDS), err
+        return
+    assert expect != "refuse", "a bad batch was accepted"
+    for out in outs:
+        loss = out["loss"]
+        assert isinstance(loss, torch.Tensor) and loss.dim() == 0
+        assert expect == "nan" or math.isfinite(loss.item()), f"loss {loss.item()}"
+
+
+@pytest.mark.parametrize("case", STEP_CASES, ids="-".join)
+def test_every_methods_training_step_ends_in_a_clear_error_or_a_finite_loss(methods, case):
+    name, kind = case
+    expect, batch = batch_of(name, kind)
+    torch.manual_seed(0)
+    check_step(fresh(methods, name), batch, expect)
+
+
+# fit checks what every batch must be, and each method what its own input must be: every bad
+# kind of input is refused, except tiny images (a method may take them) and one token (BERT
+# learns from it).
+FIT_CASES = sorted(
+    [(m, k) for m in IMAGE_METHODS for k in ("flat", "no_channels", "one_channel", "nan",
+                                             "uint8", "float64", "tiny_images", "pixels_0_255")]
+    + [(m, k) for m in ("bert", "gpt") for k in TOKEN_BATCHES if k not in ("good", "empty")]
+    + [(m, k) for m in SIGNAL_CHANNELS for k in SIGNAL_BATCHES
+       if k not in ("good", "one_signal", "empty")])
+FIT_MAY_TRAIN = {"tiny_images", "one_token"}
+# Methods whose training_step draws from their own copy of the data set and ignores the batch
+# (but for its size and device).
 IGNORES_BATCH = {"deepcluster"}
 
 
-def check_step(method, batch, kind):
-    try:
-        out = method.training_step(batch)
-    except (ValueError, TypeError, MinisslError) as err:
-        assert kind != "good", err
-        assert names_the_problem(err, "image", "shape", "channel", "batch", "dtype", "float",
-                                 "size", "input", "at least", "gap"), err
-        return
-    loss = out["loss"]
-    assert isinstance(loss, torch.Tensor) and loss.dim() == 0
-    if kind == "nan" and type(method).__name__.lower() not in IGNORES_BATCH:
-        return  # NaN in, NaN out: fit stops on it with a message naming the data
-    assert math.isfinite(float(loss)), f"{kind}: loss {float(loss)}"
-    # 0..255 pixels and tiny images are refused where data enters (ImageDataset, fit); a
-    # method may train on them. Wrong dtypes and empty batches must not give a number.
-    if kind in ("uint8", "float64", "empty"):
-        assert type(method).__name__.lower() in IGNORES_BATCH, f"{kind} batch accepted"
-
-
-SUPPORTED = sorted((m, k) for m in recipes.available() for k in BATCHES)
-
-
-@settings(max_examples=40)
-@given(st.sampled_from(SUPPORTED))
-def test_every_methods_training_step_ends_in_a_clear_error_or_a_finite_loss(methods, case):
-    name, kind = case
-    torch.manual_seed(0)
-    check_step(fresh(methods, name), BATCHES[kind](), kind)
-
-
-# fit checks what every batch must be, and each method what its own input must be.
-FIT_CASES = sorted((m, k) for m in recipes.available()
-                   for k in ("flat", "no_channels", "one_channel", "nan", "uint8", "float64",
-                             "tiny_images", "pixels_0_255"))
-
-
-@settings(max_examples=30)
-@given(st.sampled_from(FIT_CASES))
+@pytest.mark.parametrize("case", FIT_CASES, ids="-".join)
 def test_fit_refuses_every_bad_batch(methods, case):
     name, kind = case
-    images, _ = BATCHES[kind]()
-    images = torch.cat([images] * 2)
+    x, labels = batch_of(name, kind)[1]
+    x = torch.cat([x] * 2)
+    # Methods that learn from labels get good ones, so that the inputs are what is wrong.
+    dataset = (x, zeros(len(x))) if name in USES_LABELS else x
     method = fresh(methods, name)
     try:
-        T.fit(method, images, max_steps=1, batch_size=len(images), progress=False)
+        T.fit(method, dataset, max_steps=1, batch_size=len(x), progress=False)
     except (ValueError, TypeError, MinisslError) as err:
         assert isinstance(err, TrainingDiverged) or names_the_problem(
-            err, "image", "shape", "channel", "dtype", "float", "size", "data", "nan",
-            "gap"), err
+            err, *WORDS, "data", "nan"), err
     else:
-        assert kind in ("tiny_images",) or name in IGNORES_BATCH, f"{kind} trained silently"
+        assert kind in FIT_MAY_TRAIN or name in IGNORES_BATCH, f"{kind} trained silently"
     finally:
         fresh(methods, name)
 
@@ -226,21 +336,30 @@ def test_fit_refuses_every_bad_batch(methods, case):
 @given(st.tuples(st.integers(0, 4), st.integers(0, 5)), st.tuples(st.integers(0, 4),
        st.integers(0, 5)), st.sampled_from([torch.float32, torch.int64]),
        st.sampled_from([0.5, 0.0, -1.0, float("nan"), float("inf")]))
-def test_contrastive_losses_check_their_arguments(shape1, shape2, dtype, temperature):
+def test_losses_check_their_arguments(shape1, shape2, dtype, temperature):
     z1, z2 = make(shape1, dtype, "normal"), make(shape2, dtype, "normal", seed=1)
     queue = torch.randn(6, max(shape1[1], 1))
-    for name, loss, min_n in (("nt_xent", lambda: nt_xent(z1, z2, temperature), 2),
-                              ("info_nce", lambda: info_nce(z1, z2, queue, temperature), 1)):
+    # (name, the loss as a scalar, the fewest examples, the fewest features, takes tau)
+    for name, loss, min_n, min_d, tau in (
+            ("nt_xent", lambda: nt_xent(z1, z2, temperature), 2, 0, True),
+            ("info_nce", lambda: info_nce(z1, z2, queue, temperature), 1, 0, True),
+            ("swav_loss", lambda: swav_loss([z1, z2], [z2], temperature), 1, 1, True),
+            ("gaussian_kl", lambda: gaussian_kl(z1, z2).sum(), 1, 1, False),
+            ("vae_elbo", lambda: vae_elbo(z1[:, None, None], z2[:, None, None], z1, z2)["loss"],
+             1, 1, False),
+            ("masked_patch_mse", lambda: masked_patch_mse(z1[:, None], z2[:, None],
+                                                          torch.ones(len(z1), 1)), 1, 1, False)):
         try:
             value = loss()
         except (ValueError, TypeError) as err:
             assert names_the_problem(err, "z1", "z2", "q", "k", "queue", "temperature",
-                                     "shape", "dtype", "empty", "nt_xent"), err
+                                     "shape", "dtype", "empty", name, "scores_per_view",
+                                     "codes_per_view"), err
             continue
         assert value.dim() == 0 and math.isfinite(float(value)), (name, float(value))
         # Only well-formed arguments get a number.
-        assert shape1 == shape2 and shape1[0] >= min_n and dtype == torch.float32, name
-        assert temperature == 0.5, name
+        assert shape1 == shape2 and shape1[0] >= min_n and shape1[1] >= min_d, name
+        assert dtype == torch.float32 and (temperature == 0.5 or not tau), name
 
 
 # ----------------------------------------------------------------------- fit, config
@@ -376,35 +495,62 @@ def test_classification_metrics_are_fractions_or_a_clear_error(y_true, y_pred):
 
 
 @pytest.fixture(scope="module")
-def checkpoint_bytes(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ckpt")
+def good_files(tmp_path_factory):
+    """The bytes of a good file of each kind minissl reads back: checkpoint, model, encoder."""
+    from minissl import deploy
+    from minissl.nn import backbone
+
+    folder = tmp_path_factory.mktemp("good")
     T.fit(Tiny(), torch.randn(8, 2), batch_size=4, epochs=1, checkpoint_dir=folder,
           progress=False)
-    return (folder / "last.pt").read_bytes()
+    spec = deploy.ModelSpec("convnet", {"width": 2}, 3, 8, 2)
+    deploy.save_state(deploy.Classifier.from_spec(spec), folder / "model.pt")
+    deploy.save_encoder(backbone("convnet", in_channels=3, width=2), folder / "encoder.pt",
+                        "convnet", width=2)
+    return {"checkpoint": (folder / "last.pt").read_bytes(),
+            "model": (folder / "model.pt").read_bytes(),
+            "encoder": (folder / "encoder.pt").read_bytes()}
 
 
-@settings(max_examples=40)
-@given(st.one_of(st.binary(max_size=300).map(lambda b: ("random", b)),
-                 st.floats(0, 0.999).map(lambda f: ("truncated", f)),
-                 st.integers(0, 10_000).map(lambda i: ("flipped", i))))
-def test_damaged_checkpoints_get_a_minissl_error(tmp_path_factory, checkpoint_bytes, damage):
-    kind, arg = damage
-    if kind == "random":
-        blob = arg
-    elif kind == "truncated":
-        blob = checkpoint_bytes[:int(arg * len(checkpoint_bytes))]
-    else:
-        i = arg % len(checkpoint_bytes)
-        blob = checkpoint_bytes[:i] + bytes([checkpoint_bytes[i] ^ 0xFF]) + \
-            checkpoint_bytes[i + 1:]
-    folder = tmp_path_factory.mktemp("bad")
-    (folder / "last.pt").write_bytes(blob)
-    try:
+def read_back(kind, folder):
+    """Read the file of ``kind`` in ``folder`` as minissl does; the error type it may raise."""
+    from minissl import deploy
+
+    if kind == "checkpoint":
         T.fit(Tiny(), torch.randn(8, 2), batch_size=4, epochs=1, checkpoint_dir=folder,
               progress=False)
-    except MinisslError as err:
-        assert "last.pt" in str(err) and "weights_only" not in str(err), err
-    # A flipped byte can land in padding or a tensor's values: then it loads, and trains.
+        return
+    getattr(deploy, f"load_{'state' if kind == 'model' else kind}")(folder / f"{kind}.pt")
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "model", "encoder"])
+@settings(max_examples=40)
+@given(damage=st.one_of(st.binary(max_size=300).map(lambda b: ("random", b)),
+                        st.floats(0, 0.999).map(lambda f: ("truncated", f)),
+                        st.integers(0, 10_000).map(lambda i: ("flipped", i))))
+def test_damaged_files_get_a_minissl_error(tmp_path_factory, good_files, kind, damage):
+    good = good_files[kind]
+    how, arg = damage
+    if how == "random":
+        blob = arg
+    elif how == "truncated":
+        blob = good[:int(arg * len(good))]
+    else:
+        i = arg % len(good)
+        blob = good[:i] + bytes([good[i] ^ 0xFF]) + good[i + 1:]
+    folder = tmp_path_factory.mktemp("bad")
+    name = "last.pt" if kind == "checkpoint" else f"{kind}.pt"
+    (folder / name).write_bytes(blob)
+    try:
+        read_back(kind, folder)
+    except MinisslError as err:  # deploy.DeployError is one
+        message = str(err)
+        assert name in message and "weights_only" not in message, message
+        if kind == "encoder" and "corrupt" in message:
+            assert "deploy.save_encoder" in message and "save_state" not in message, message
+    else:
+        # A flipped byte can land in padding or a tensor's values: then it loads.
+        assert how == "flipped", f"{how} {kind} file read without an error"
 
 
 # ---------------------------------------------------------------------- command line

@@ -3,6 +3,7 @@
 import json
 import os
 import pydoc
+import random
 import re
 import signal
 import subprocess
@@ -87,6 +88,76 @@ def test_changed_data_or_method_arguments_are_refused(tmp_path):
         fit(Other(), data(), cfg(tmp_path))
 
 
+class Encoded(nn.Module):
+    """A method with an encoder and no plain arguments: only its layers tell two apart."""
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def training_step(self, batch):
+        return {"loss": self.encoder(batch[0]).pow(2).mean()}
+
+
+def encoded(name="convnet", width=4):
+    from minissl.nn import backbone
+
+    torch.manual_seed(0)
+    return Encoded(backbone(name, in_channels=3, width=width))
+
+
+IMAGES = torch.rand(16, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("name, width, text", [
+    ("convnet", 8, "method.layers: differ (encoder.features.0.0.weight: (2, 3, 3, 3) there, "
+                   "(4, 3, 3, 3) now; "),
+    ("resnet18", 4, "method.encoder: 'ConvNet' there, 'ResNet18' now; method.layers: differ "
+                    "(encoder.stem.0.weight: none there, (4, 3, 3, 3) now; "),
+])
+def test_another_encoder_is_refused_naming_its_first_other_layer(tmp_path, name, width, text):
+    fit(encoded(), IMAGES, cfg(tmp_path, epochs=1, batch_size=8))
+    before = (tmp_path / "last.pt").read_bytes()
+    for check in (T.check_checkpoint, fit):
+        with pytest.raises(MinisslError) as err:
+            check(encoded(name, width), IMAGES, cfg(tmp_path, epochs=1, batch_size=8))
+        message = str(err.value)
+        assert text in message and "tensors differ)" in message, message
+        assert "method.arguments" not in message and len(message) < 600, message
+    assert (tmp_path / "last.pt").read_bytes() == before
+    fit(encoded(name, width), IMAGES, cfg(tmp_path, epochs=1, batch_size=8, resume=False))
+
+
+def test_a_checkpoint_without_layers_resumes_and_a_misfit_names_few_keys(tmp_path, capsys):
+    class Stop(Exception):
+        pass
+
+    first = encoded()
+    first.on_after_step = lambda step, total: (_ for _ in ()).throw(Stop) if step == 2 else None
+    with pytest.raises(Stop):
+        fit(first, IMAGES, cfg(tmp_path, batch_size=8, checkpoint_every=1))
+
+    def as_written_before_layers_were_recorded():
+        state = torch.load(tmp_path / "last.pt", weights_only=True)
+        for key in ("layers", "encoder"):
+            del state["fingerprint"]["method"][key]
+        torch.save(state, tmp_path / "last.pt")
+
+    as_written_before_layers_were_recorded()
+    capsys.readouterr()
+    fit(encoded(), IMAGES, cfg(tmp_path, batch_size=8))
+    assert capsys.readouterr().out.startswith("resuming from ")
+    # Then another encoder gets past the fingerprint, and load_state_dict fails: the message
+    # names five keys of each kind and counts the rest, not the hundreds torch lists.
+    as_written_before_layers_were_recorded()
+    with pytest.raises(MinisslError) as err:
+        fit(encoded("resnet18"), IMAGES, cfg(tmp_path, batch_size=8))
+    message = str(err.value)
+    assert "does not fit this method/optimizer (missing encoder.stem.0.weight, " in message
+    assert re.search(r"and \d+ more; unexpected encoder\.features\.0\.0\.weight, ", message)
+    assert message.count("encoder.") == 10 and "\n" not in message, message
+
+
 def test_the_same_run_resumes_and_says_so_on_one_line(tmp_path, capsys):
     class Stop(Exception):
         pass
@@ -100,7 +171,8 @@ def test_the_same_run_resumes_and_says_so_on_one_line(tmp_path, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert out == [f"resuming from {tmp_path / 'last.pt'} at step 4 of 8"]
     fit(Regress(), data(), cfg(tmp_path, checkpoint_every=2))
-    assert "complete (step 8 of 8)" in capsys.readouterr().out
+    assert "complete (step 8 of 8): nothing left to train; resume=False (--fresh on the " \
+        "command line) trains it again" in capsys.readouterr().out
     # What may change between resumes: the device, logging, progress, checkpoint cadence.
     fit(Regress(), data(), cfg(tmp_path, checkpoint_every=3, log_every=2, desc="x",
                                device="cpu"))
@@ -287,6 +359,69 @@ def test_simclr_refuses_a_batch_of_one_and_flat_input():
         fit(method, torch.rand(8, 3, 8, 8), epochs=1, batch_size=1, **QUIET)
 
 
+def supervised(num_classes=3):
+    from minissl.methods import Supervised
+    from minissl.nn import ConvNet
+
+    torch.manual_seed(0)
+    encoder = ConvNet(in_channels=3, width=4)
+    return Supervised(encoder, encoder.feature_dim, num_classes=num_classes)
+
+
+@pytest.mark.parametrize("images, labels, error, text", [
+    (torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8), torch.zeros(4, dtype=torch.long),
+     TypeError, "Supervised.training_step takes float images in [0, 1]; got dtype torch.uint8 "
+                "(convert 0..255 pixels with images.float() / 255)"),
+    (torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 7, 2]), ValueError,
+     "Supervised.training_step got label 7, but the model has 3 classes: every label must lie "
+     "in [0, 3) (1 of 4 do not). Number the classes 0 .. 2, or build the model with more "
+     "classes"),
+    (torch.rand(4, 3, 8, 8), torch.full((4,), -1), ValueError,
+     "(4 of 4 do not); -1 marks an unlabelled example, and this method learns from labelled "
+     "ones only."),
+    (torch.rand(0, 3, 8, 8), torch.zeros(0, dtype=torch.long), ValueError,
+     "Supervised.training_step got a batch of 0 images; give it at least one image"),
+    (torch.rand(4, 3, 8, 8), torch.zeros(4), TypeError,
+     "Supervised.training_step takes integer class labels 0 .. 2; got dtype torch.float32 "
+     "(convert them with labels.long())"),
+    (torch.rand(4, 3, 8, 8), torch.zeros(3, dtype=torch.long), ValueError,
+     "Supervised.training_step takes one label per image, labels of shape (4,); got labels of "
+     "shape (3,)"),
+])
+def test_supervised_checks_its_images_and_labels(images, labels, error, text):
+    with pytest.raises(error, match=re.escape(text)):
+        supervised().training_step((images, labels))
+    if len(images) == len(labels) > 0 and images.is_floating_point():  # through fit as well
+        with pytest.raises(error, match=re.escape(text)):
+            fit(supervised(), (images, labels), max_steps=1, batch_size=4, **QUIET)
+
+
+def test_supervised_trains_on_int32_labels_and_refuses_images_alone():
+    out = supervised().training_step((torch.rand(4, 3, 8, 8),
+                                      torch.tensor([0, 1, 2, 1], dtype=torch.int32)))
+    assert torch.isfinite(out["loss"]) and 0 <= float(out["acc"]) <= 1
+    with pytest.raises(ValueError, match="one class label per image.*got no labels"):
+        supervised().training_step(torch.rand(4, 3, 8, 8))
+
+
+@pytest.mark.parametrize("loss, text", [
+    ("vae_elbo", "vae_elbo: x is empty (shape (0, 1, 4, 4))"),
+    ("masked_patch_mse", "masked_patch_mse: pred is empty (shape (0, 4, 6))"),
+    ("gaussian_kl", "gaussian_kl: mu is empty (shape (0, 3))"),
+    ("swav_loss", "scores_per_view[0] is empty (shape (0, 5)); swav_loss needs a batch"),
+])
+def test_losses_refuse_an_empty_batch_instead_of_returning_nan(loss, text):
+    from minissl import losses
+
+    empty = torch.zeros(0, 3)
+    args = {"vae_elbo": (torch.zeros(0, 1, 4, 4), torch.zeros(0, 1, 4, 4), empty, empty),
+            "masked_patch_mse": (torch.zeros(0, 4, 6), torch.zeros(0, 4, 6), torch.zeros(0, 4)),
+            "gaussian_kl": (empty, empty),
+            "swav_loss": ([torch.zeros(0, 5)] * 2, [torch.zeros(0, 5)])}[loss]
+    with pytest.raises(ValueError, match=re.escape(text)):
+        getattr(losses, loss)(*args)
+
+
 @pytest.mark.parametrize("temperature", [0, -0.1, float("nan"), float("inf"), "0.07"])
 def test_knn_accuracy_refuses_a_temperature_that_is_not_positive(temperature):
     from minissl.evaluate import knn_accuracy
@@ -463,6 +598,29 @@ def test_a_pretrained_encoder_saves_and_loads_back(tmp_path):
         deploy.load_encoder(deploy.save_state(
             deploy.Classifier.from_spec(deploy.ModelSpec("convnet", {"width": 4}, 3, 8, 2)),
             tmp_path / "clf.pt"))
+
+
+@pytest.mark.parametrize("load, writer, what", [
+    ("load_state", "save_state", "model"), ("load_encoder", "save_encoder", "encoder")])
+def test_unreadable_deploy_files_name_their_writer_not_torch_advice(tmp_path, load, writer,
+                                                                    what):
+    from minissl import deploy
+    from minissl.deploy import DeployError
+
+    path = tmp_path / "model.pt"
+    random_bytes = random.Random(0).randbytes(2000)  # fixed: some draws fail another way
+    for blob, why in ((random_bytes, f"is corrupt or not a file written by deploy.{writer} "
+                       "(it is not a file written by torch.save with tensors and plain values "
+                       "only; minissl does not load files that can run code)"),
+                      (b"", "the file is empty (0 bytes)")):
+        path.write_bytes(blob)
+        with pytest.raises(DeployError) as err:
+            getattr(deploy, load)(path)
+        message = str(err.value)
+        assert why in message and f"Save the {what} again with deploy.{writer}" in message
+        assert "weights_only" not in message and "arbitrary code" not in message, message
+    with pytest.raises(FileNotFoundError, match=f"no saved {what} at .*deploy.{writer}"):
+        getattr(deploy, load)(tmp_path / "missing.pt")
 
 
 def test_another_method_is_named_without_listing_its_arguments(tmp_path):

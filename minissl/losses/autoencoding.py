@@ -8,6 +8,26 @@ import torch.nn.functional as F
 LIKELIHOODS = ("bernoulli", "gaussian")
 
 
+def _check(loss: str, pattern: str, **tensors: torch.Tensor) -> None:
+    """Float tensors of ``len(pattern)`` dimensions, none of them empty, all of one shape."""
+    first_name, first = next(iter(tensors.items()))
+    for name, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{loss}: {name} must be a tensor {pattern}; got "
+                            f"{type(t).__name__}")
+        if t.dim() != len(pattern.strip("()").split(",")):
+            raise ValueError(f"{loss}: {name} must have shape {pattern}; got {tuple(t.shape)}")
+        if t.numel() == 0:
+            raise ValueError(f"{loss}: {name} is empty (shape {tuple(t.shape)}); the loss "
+                             "needs at least one example with at least one value")
+        if not t.is_floating_point():
+            raise TypeError(f"{loss}: {name} must be a floating-point tensor; got dtype "
+                            f"{t.dtype}")
+        if t.shape != first.shape:
+            raise ValueError(f"{loss}: {first_name} and {name} must have the same shape; got "
+                             f"{tuple(first.shape)} and {tuple(t.shape)}")
+
+
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)) per example, in closed form.
 
@@ -25,6 +45,7 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         >>> gaussian_kl(torch.ones(1, 3), torch.zeros(1, 3)).tolist()  # 3 * 0.5 * 1**2
         [1.5]
     """
+    _check("gaussian_kl", "(B, Z)", mu=mu, logvar=logvar)
     return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)  # (B,)
 
 
@@ -71,6 +92,11 @@ def vae_elbo(
             f"decoder output has shape {tuple(x_hat_or_logits.shape)} but the images "
             f"{tuple(x.shape)}; they must match"
         )
+    _check("vae_elbo", "(B, C, H, W)", x=x, x_hat_or_logits=x_hat_or_logits)
+    _check("vae_elbo", "(B, Z)", mu=mu, logvar=logvar)
+    if len(mu) != len(x):
+        raise ValueError(f"vae_elbo: mu and logvar hold {len(mu)} examples but x holds "
+                         f"{len(x)}; give one code per image")
     if likelihood == "bernoulli":
         nll = F.binary_cross_entropy_with_logits(x_hat_or_logits, x, reduction="none")
     else:
@@ -104,6 +130,11 @@ def masked_patch_mse(
         >>> masked_patch_mse(pred, target, torch.tensor([[1.0, 0.0]])).item()
         1.0
     """
+    _check("masked_patch_mse", "(B, L, D)", pred=pred, target=target)
+    if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != tuple(pred.shape[:2]):
+        got = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(f"masked_patch_mse: mask must have shape (B, L) = "
+                         f"{tuple(pred.shape[:2])}, one entry per patch; got {got}")
     if norm_pix:
         mean = target.mean(dim=-1, keepdim=True)
         var = target.var(dim=-1, keepdim=True)

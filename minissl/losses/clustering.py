@@ -123,8 +123,8 @@ def swav_loss(
         >>> float(swav_loss([s1, s1], [q1, q1])) < 1e-4  # they agree: a small loss
         True
     """
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0; got {temperature}")
+    if not 0 < temperature < math.inf:
+        raise ValueError(f"temperature must be a finite number > 0; got {temperature}")
     v, n_coded = len(scores_per_view), len(codes_per_view)
     if v < 2 or not 1 <= n_coded <= v:
         raise ValueError(
@@ -140,6 +140,12 @@ def swav_loss(
                     f"{name}[{j}] must have the shape of scores_per_view[0], {shape}; "
                     f"got {tuple(t.shape)}"
                 )
+            if t.numel() == 0:
+                raise ValueError(f"{name}[{j}] is empty (shape {shape}); swav_loss needs a "
+                                 "batch of at least one example and at least one prototype")
+            if not t.is_floating_point():
+                raise TypeError(f"{name}[{j}] must be a floating-point tensor; got dtype "
+                                f"{t.dtype}")
     # log p(prototype | view) for every view, (B, K) each
     log_p = [F.log_softmax(s.float() / temperature, dim=1) for s in scores_per_view]
     total = scores_per_view[0].new_zeros((), dtype=torch.float32)

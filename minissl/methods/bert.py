@@ -8,6 +8,7 @@ from torch import nn
 
 from minissl.data.lm_inputs import mlm_mask
 from minissl.data.tokenizers import MASK, PAD, SPECIALS
+from minissl.methods.inputs import token_batch
 from minissl.nn.transformer import TextEncoder, TokenTransformer
 
 
@@ -93,10 +94,15 @@ class BERT(nn.Module):
         return self.head(self.transformer(ids))
 
     def training_step(self, batch) -> dict:
-        ids = batch[0] if isinstance(batch, (tuple, list)) else batch  # (B, T); labels ignored
+        ids = token_batch(batch, self, self.vocab_size)  # (B, T) ids in [0, V); labels ignored
         inputs, labels = mlm_mask(ids, self.mask_id, self.vocab_size, self.mask_prob,
                                   self.special_ids, self.generator)  # (B, T), (B, T)
         chosen = labels != -100  # (B, T)
+        if not bool(chosen.any()):  # else the mean over no positions is NaN
+            raise ValueError(
+                "BERT.training_step got a batch with no token to predict: every token is a "
+                f"special one (ids {list(self.special_ids)}: padding, <mask>, ...); give it "
+                "sequences of text")
         h = self.transformer(inputs)[chosen]  # (M, D): only the chosen positions are scored
         logits = self.head(h)  # (M, V)
         target = labels[chosen]  # (M,)

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from minissl.methods.inputs import signal_batch
+
 POOLS = ("context", "latent", "both")
 
 
@@ -214,7 +216,7 @@ class CPC(nn.Module):
         return self.encoder(x)  # (B, feature_dim)
 
     def training_step(self, batch) -> dict:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch  # (B, C, T)
+        x = signal_batch(batch, self, getattr(self.encoder, "in_channels", None))  # (B, C, T)
         z = self.encoder.latents(x)  # (B, L, width)
         c = self.encoder.contexts(z)  # (B, L, context_dim)
         loss, acc = cpc_loss(c, z, self.predictors)

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minissl.data.tokenizers import PAD
+from minissl.methods.inputs import token_batch
 from minissl.nn.transformer import TextEncoder, TokenTransformer
 
 
@@ -77,7 +78,11 @@ class GPT(nn.Module):
                                reduction=reduction)
 
     def training_step(self, batch) -> dict:
-        ids = batch[0] if isinstance(batch, (tuple, list)) else batch  # (B, L); labels ignored
+        ids = token_batch(batch, self, self.vocab_size, min_len=2)  # (B, L); labels ignored
+        if self.pad_id is not None and not bool((ids[:, 1:] != self.pad_id).any()):
+            raise ValueError(  # else the mean over no predicted token is NaN
+                f"GPT.training_step got a batch with no token to predict: every token after "
+                f"the first is padding (pad_id={self.pad_id}); give it sequences of text")
         loss = self.loss(ids)
         return {"loss": loss, "perplexity": loss.detach().exp()}
 

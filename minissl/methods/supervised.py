@@ -52,10 +52,13 @@ class Supervised(nn.Module):
         return self.head(self.encoder(x))  # (B, K) logits
 
     def training_step(self, batch) -> dict:
-        x, y = batch  # (B, C, H, W), (B,)
+        from minissl.methods.inputs import class_labels, image_batch
+
+        x = image_batch(batch, self)  # (B, C, H, W) float images, at least one
         if self.augment is not None:
             x = self.augment(x)
         logits = self(x)  # (B, K)
+        y = class_labels(batch, self, logits.shape[1])  # (B,) int64 in [0, K)
         loss = F.cross_entropy(logits, y)
         acc = (logits.argmax(1) == y).float().mean().detach()
         return {"loss": loss, "acc": acc}
@@ -158,7 +161,14 @@ class PseudoLabel(Supervised):
         self.alpha = self.unlabeled_weight * progress
 
     def training_step(self, batch) -> dict:
-        x_u = batch[0]  # (B, C, H, W); the batch's labels are never looked at
+        from minissl.methods.inputs import image_batch
+
+        x_u = image_batch(batch, self)  # (B, C, H, W); the batch's labels are never looked at
+        if x_u.shape[1:] != self.labeled_images.shape[1:]:
+            raise ValueError(
+                f"PseudoLabel.training_step got images of shape {tuple(x_u.shape)}, but its "
+                f"labelled images are (L, {', '.join(map(str, self.labeled_images.shape[1:]))})"
+                "; give unlabelled images of the same channels and size")
         n_l = len(self.labeled_images)
         idx = torch.randperm(n_l, device=x_u.device)[: len(x_u)]
         x_l, y_l = self.labeled_images[idx], self.labeled_labels[idx]  # (L', C, H, W), (L',)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minissl.evaluate import ridge_r2  # noqa: F401  (re-exported for old imports)
+from minissl.methods.inputs import signal_batch
 
 
 class WindowEncoder(nn.Module):
@@ -142,9 +143,7 @@ class TimeContrastive(nn.Module):
         return self.encoder(x)  # (B, feature_dim)
 
     def training_step(self, batch) -> dict:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch  # (B, S, T)
-        if x.dim() != 3:
-            raise ValueError(f"TimeContrastive expects series (B, S, T); got {tuple(x.shape)}")
+        x = signal_batch(batch, self, getattr(self.encoder, "channels", None))  # (B, S, T)
         a, p = random_window_pairs(x, self.window, self.max_offset, self.windows_per_sequence)
         za = F.normalize(self.head(self.encoder(a)), dim=1)  # (N, P)
         zp = F.normalize(self.head(self.encoder(p)), dim=1)  # (N, P)

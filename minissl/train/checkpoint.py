@@ -193,21 +193,51 @@ def _data_fingerprint(data: Any) -> dict:
     return {"name": type(data).__name__, "size": len(data) if hasattr(data, "__len__") else None}
 
 
+def _shapes(state: Any) -> dict[str, tuple[int, ...]]:
+    """``{name: shape}`` of the tensors of a state dict (other entries are left out)."""
+    if not isinstance(state, dict):
+        return {}
+    return {str(k): tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+def _layers_digest(method: nn.Module) -> str:
+    """A short digest of the name and shape of every tensor in ``method.state_dict()``."""
+    text = ";".join(f"{k}:{list(v)}" for k, v in sorted(_shapes(method.state_dict()).items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _method_fingerprint(method: nn.Module) -> dict:
+    """The method's class, its plain arguments, and its architecture.
+
+    The architecture is the class of its encoder (when it has one) and a digest of the names
+    and shapes of all its weights, so that another backbone, width or head is told apart even
+    when the constructor arguments kept as attributes are the same.
+    """
+    out = {"name": type(method).__qualname__, "arguments": _method_arguments(method)}
+    encoder = getattr(method, "encoder", None)
+    if isinstance(encoder, nn.Module):
+        out["encoder"] = type(encoder).__qualname__
+    out["layers"] = _layers_digest(method)
+    return out
+
+
 def run_fingerprint(method: nn.Module, data: Any, config: TrainConfig) -> dict:
-    """What decides a run: the method and its arguments, the data, and the config.
+    """What decides a run: the method, its arguments and layers, the data, and the config.
 
     :func:`fit` stores this in every checkpoint and, before resuming, compares it with the
-    run it is asked to do; a difference is refused (see :func:`check_resume`). The data is
-    summarised by its name, size and a digest of some of its items (which also tells apart
-    two draws with different seeds).
+    run it is asked to do; a difference is refused (see :func:`check_resume`). The method is
+    summarised by its class, the constructor arguments it keeps as attributes, its encoder's
+    class and a digest of the name and shape of every weight. The data is summarised by its
+    name, size and a digest of some of its items (which also tells apart two draws with
+    different seeds).
 
     Example:
         >>> fp = run_fingerprint(torch.nn.Linear(2, 1), torch.zeros(8, 2), TrainConfig())
-        >>> sorted(fp), fp["method"]["name"], fp["data"]["size"]
-        (['config', 'data', 'method'], 'Linear', 8)
+        >>> sorted(fp), fp["method"]["name"], fp["data"]["size"], len(fp["method"]["layers"])
+        (['config', 'data', 'method'], 'Linear', 8, 16)
     """
     return {
-        "method": {"name": type(method).__qualname__, "arguments": _method_arguments(method)},
+        "method": _method_fingerprint(method),
         "data": _data_fingerprint(data),
         "config": {k: _plain(getattr(config, k)) for k in RUN_FIELDS},
     }
@@ -223,8 +253,57 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def check_resume(state: dict, fingerprint: dict, path: str | os.PathLike) -> None:
+def _first_layer_difference(old: dict, new: dict) -> str:
+    """The first tensor whose name or shape differs between two ``{name: shape}`` maps."""
+    differ = [k for k in new if old.get(k) != new[k]] + [k for k in old if k not in new]
+    if not differ:
+        return ""
+    k = differ[0]
+    there = old[k] if k in old else "none"
+    now = new[k] if k in new else "none"
+    total = len(set(old) | set(new))
+    return f"{k}: {there} there, {now} now; {len(differ)} of {total} tensors differ"
+
+
+def _state_mismatch(stored: Any, expected: dict, limit: int = 5) -> str:
+    """Why a state dict does not load into a module: its missing, unexpected and resized keys.
+
+    Each list names at most ``limit`` keys and says how many more there are, so that two
+    networks with hundreds of layers give a message of a few lines.
+
+    Example:
+        >>> _state_mismatch({"a": torch.zeros(2)}, {"a": torch.zeros(3), "b": torch.zeros(1)})
+        'missing b; wrong shapes a: (2,) there, (3,) now'
+    """
+    old, new = _shapes(stored), _shapes(expected)
+
+    def listed(items: list[str]) -> str:
+        more = f" and {len(items) - limit} more" if len(items) > limit else ""
+        return ", ".join(items[:limit]) + more
+
+    missing = [k for k in new if k not in old]
+    unexpected = [k for k in old if k not in new]
+    wrong = [f"{k}: {old[k]} there, {new[k]} now" for k in new
+             if k in old and old[k] != new[k]]
+    parts = [f"missing {listed(missing)}" if missing else "",
+             f"unexpected {listed(unexpected)}" if unexpected else "",
+             f"wrong shapes {listed(wrong)}" if wrong else ""]
+    return "; ".join(p for p in parts if p)
+
+
+def check_resume(state: dict, fingerprint: dict, path: str | os.PathLike,
+                 method: nn.Module | None = None) -> None:
     """Refuse to resume ``state`` (a loaded checkpoint) for a run with another fingerprint.
+
+    Args:
+        state: the checkpoint, as :func:`load_checkpoint` returns it.
+        fingerprint: the new run's, from :func:`run_fingerprint`.
+        path: the checkpoint's path, for the message.
+        method: the new run's method; when given, a change of layers names the first
+            tensor that differs (found in the checkpoint's weights).
+
+    Checkpoints written before a field was recorded (no ``method.layers``, say) are not
+    refused for lacking it.
 
     Raises:
         MinisslError: naming every field that differs, with the checkpoint's value and the
@@ -235,13 +314,21 @@ def check_resume(state: dict, fingerprint: dict, path: str | os.PathLike) -> Non
         return  # written before runs were fingerprinted: fit warns and resumes
     old, new = _flatten(stored), _flatten(fingerprint)
     if old.get("method.name") != new.get("method.name"):  # another method: its name says it
-        old = {k: v for k, v in old.items() if not k.startswith("method.arguments.")}
-        new = {k: v for k, v in new.items() if not k.startswith("method.arguments.")}
+        old = {k: v for k, v in old.items()
+               if not k.startswith("method.arguments.") and k != "method.layers"}
+        new = {k: v for k, v in new.items()
+               if not k.startswith("method.arguments.") and k != "method.layers"}
     absent = "(not set)"
+    # Recorded by newer versions only: a checkpoint without them is not refused for that.
+    optional = ("method.arguments.", "method.encoder", "method.layers")
     diffs = [f"{k}: {old.get(k, absent)!r} there, {new.get(k, absent)!r} now"
              for k in sorted(set(old) | set(new))
-             if old.get(k, absent) != new.get(k, absent)
-             and not (k.startswith("method.arguments.") and k not in old)]
+             if old.get(k, absent) != new.get(k, absent) and k != "method.layers"
+             and not (k.startswith(optional) and k not in old)]
+    if "method.layers" in old and old.get("method.layers") != new.get("method.layers"):
+        first = _first_layer_difference(_shapes(state.get("model")),
+                                        _shapes(method.state_dict())) if method else ""
+        diffs.append(f"method.layers: differ ({first or 'a layer was added, removed or resized'})")
     if diffs:
         shown = "; ".join(diffs[:8]) + (f"; and {len(diffs) - 8} more" if len(diffs) > 8 else "")
         raise MinisslError(
@@ -271,7 +358,7 @@ def check_checkpoint(method: nn.Module, data: Any, config: TrainConfig) -> int |
         return None
     state = load_checkpoint(path)
     _check_train_state(state, path)
-    check_resume(state, run_fingerprint(method, data, config), path)
+    check_resume(state, run_fingerprint(method, data, config), path, method)
     return int(state["step"])
 
 

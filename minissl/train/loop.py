@@ -28,6 +28,7 @@ from minissl.train.checkpoint import (
     _current_format,
     _rng_state,
     _set_rng_state,
+    _state_mismatch,
     _writable_folder,
     check_resume,
     load_checkpoint,
@@ -252,7 +253,7 @@ def _restore(run: _Run, method: nn.Module) -> None:
         return
     state = load_checkpoint(path, map_location=run.device)
     _check_train_state(state, path)
-    check_resume(state, run.fingerprint, path)
+    check_resume(state, run.fingerprint, path, method)
     state = _current_format(state)
     try:
         method.load_state_dict(state["model"])
@@ -260,9 +261,14 @@ def _restore(run: _Run, method: nn.Module) -> None:
             run.optimizers[name].load_state_dict(state["optimizers"][name])
             run.schedulers[name].load_state_dict(state["schedulers"][name])
             run.scalers[name].load_state_dict(state["scalers"][name])
-    except (RuntimeError, ValueError, KeyError) as err:
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as err:
+        # torch lists every missing and unexpected key, hundreds for a ResNet: say less.
+        why = _state_mismatch(state.get("model"), method.state_dict())
+        if not why:
+            lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+            why = f"{type(err).__name__}: {lines[0][:200] if lines else ''}".rstrip(": ")
         raise MinisslError(
-            f"the checkpoint {path} does not fit this method/optimizer ({err}). "
+            f"the checkpoint {path} does not fit this method/optimizer ({why}). "
             "Use another checkpoint_dir, or delete the file to start afresh."
         ) from err
     run.history.load_state_dict(state["history"])
@@ -276,7 +282,8 @@ def _restore(run: _Run, method: nn.Module) -> None:
               "settings match", flush=True)
     elif run.step >= run.total:
         print(f"{path} holds this run, complete (step {run.step} of {run.total}): nothing "
-              "left to train; resume=False trains it again", flush=True)
+              "left to train; resume=False (--fresh on the command line) trains it again",
+              flush=True)
     else:
         print(f"resuming from {path} at step {run.step} of {run.total}", flush=True)
 

@@ -13,6 +13,7 @@ from minissl.methods.gan.biggan import truncated_normal
 from minissl.methods.gan.discriminator import Discriminator
 from minissl.methods.gan.losses import LOSSES, d_loss, g_loss, orthogonal_penalty
 from minissl.methods.gan.stylegan import StyleGenerator
+from minissl.methods.inputs import class_labels, image_batch
 from minissl.methods.pretext.rotation import rotate_batch
 from minissl.nn import ema_update
 from minissl.utils import draw
@@ -99,8 +100,10 @@ class GAN(nn.Module):
 
     def training_step(self, batch, phase: str = "d") -> dict:
         """One phase's loss: ``phase="d"`` for the discriminator, ``"g"`` for the generator."""
-        x, y = batch
-        y = self._labels(y)
+        x = image_batch(batch, self, getattr(self.generator, "image_size", None),
+                        getattr(self.generator, "channels", None))  # (B, C, H, W)
+        # A conditional GAN learns p(x | y): the labels must be classes it was built for.
+        y = class_labels(batch, self, self.num_classes) if self.num_classes > 0 else None
         z = torch.randn(len(x), self.z_dim, device=x.device)
         if phase == "d":
             with torch.no_grad():
