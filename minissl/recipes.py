@@ -157,7 +157,7 @@ def crop_scale(dataset: str) -> tuple[float, float]:
 
 
 def augmentation(dataset: str, size: int, **changes: Any) -> SimCLRAugment:
-    """The one-view augmentation every two-view recipe uses on ``dataset``.
+    """The one-view augmentation every two-view recipe uses on ``dataset``, as ``TwoViews``.
 
     SimCLR's recipe with the crop range of :func:`crop_scale` and the colour strength
     ``s = 1.0`` on ``shapes`` (colour is a pure nuisance there, so strong jitter teaches the
