@@ -10,9 +10,9 @@ self-supervised machinery, not about two networks), two augmented views per imag
   image size from ``minissl.profiles``, batch 128 by default) on images of the profile's data
   set (``shapes``), measured at 1 and 2 threads unless ``--threads`` says otherwise.
 
-* **minissl**: ``SimCLR(encoder, 512)`` / ``BYOL(encoder, 512)`` trained by
-  ``minissl.train.fit`` on an in-memory ``ImageDataset``: batches are tensor slices and the
-  two views are made on the whole batch tensor (``SimCLRAugment`` / ``BYOLAugment``) inside
+* **minissl**: ``SimCLR(encoder)`` / ``BYOL(encoder)`` trained by ``minissl.train.fit`` on an
+  in-memory ``ImageDataset``: batches are tensor slices and the two views are made on the
+  whole batch tensor (``TwoViews(SimCLRAugment)`` / ``BYOLAugment``) inside
   ``training_step``.
 * **lightly**: lightly's ``SimCLRTransform`` (``cj_strength=0.5``, no blur, as SimCLR on
   CIFAR-10) or ``BYOLTransform`` (no blur at 32 px, solarize 0.2 in view 2, as minissl's
@@ -67,7 +67,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from minissl.augment import BYOLAugment, SimCLRAugment
+from minissl.augment import BYOLAugment, SimCLRAugment, TwoViews
 from minissl.data import ImageDataset
 from minissl.methods.byol import BYOL
 from minissl.methods.simclr import SimCLR
@@ -99,21 +99,15 @@ def _lightly_missing() -> str | None:
 
 # --------------------------------------------------------------------------- minissl's side
 class _PremadeViews(nn.Module):
-    """Stands in for a method's augmentation and returns views made beforehand.
+    """Stands in for a method's augmentation and returns the pair of views made beforehand,
+    so that ``training_step`` itself runs unchanged."""
 
-    SimCLR calls its augmentation twice (view 1, then view 2); BYOL calls it once and expects
-    the pair. Either way ``training_step`` itself runs unchanged.
-    """
-
-    def __init__(self, v1: torch.Tensor, v2: torch.Tensor, pair: bool) -> None:
+    def __init__(self, v1: torch.Tensor, v2: torch.Tensor) -> None:
         super().__init__()
-        self.v1, self.v2, self.pair, self.calls = v1, v2, pair, 0
+        self.v1, self.v2 = v1, v2
 
     def forward(self, x: torch.Tensor):
-        if self.pair:
-            return self.v1, self.v2
-        self.calls += 1
-        return self.v1 if self.calls % 2 else self.v2
+        return self.v1, self.v2
 
 
 class Ours:
@@ -126,13 +120,12 @@ class Ours:
         self.precision = precision
         size = images.shape[-1]
         if method == "simclr":
-            self.model: nn.Module = SimCLR(encoder, encoder.feature_dim, SimCLRAugment(size),
+            self.model: nn.Module = SimCLR(encoder, TwoViews(SimCLRAugment(size)),
                                            proj_dim=PROJ_DIM, temperature=0.5)
         else:
-            self.model = BYOL(encoder, encoder.feature_dim, BYOLAugment(size),
-                              proj_dim=PROJ_DIM, hidden_dim=512)
+            self.model = BYOL(encoder, BYOLAugment(size), proj_dim=PROJ_DIM, hidden_dim=512)
         self.augment = self.model.augment
-        self.premade = _PremadeViews(*views, pair=method == "byol")
+        self.premade = _PremadeViews(*views)
         self.data = ImageDataset(images, torch.zeros(len(images), dtype=torch.long),
                                  ["none"], "random")
         self.batch = batch
@@ -166,10 +159,7 @@ class Ours:
         images = self.data.images
         for _ in range(steps):
             x = images[torch.randperm(len(images))[:self.batch]]  # fit's batches are slices
-            if isinstance(self.model, SimCLR):
-                self.augment(x), self.augment(x)
-            else:
-                self.augment(x)
+            self.augment(x)
 
 
 def _autocast(precision: str):
@@ -353,11 +343,8 @@ def measure(method: str, sides: tuple[str, ...], args: argparse.Namespace) -> di
     pixels, images = _images(args.backbone, 2 * b)  # 2b: a few different batches to draw
     size = images.shape[-1]
     gen = torch.Generator().manual_seed(0)
-    if method == "simclr":
-        aug = SimCLRAugment(size, generator=gen)
-        views = (aug(images[:b]), aug(images[:b]))
-    else:
-        views = BYOLAugment(size, generator=gen)(images[:b])
+    views = (TwoViews(SimCLRAugment(size, generator=gen)) if method == "simclr"
+             else BYOLAugment(size, generator=gen))(images[:b])
 
     runners = []
     for side in sides:

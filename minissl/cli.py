@@ -104,8 +104,7 @@ def _parse_value(text: str):
 
 
 # Constructor arguments `train` fills in itself; they cannot be given as text.
-_BUILT_ARGS = ("encoder", "feature_dim", "data", "augment", "in_channels", "image_size",
-               "channels")
+_BUILT_ARGS = ("encoder", "data", "augment", "in_channels", "image_size", "channels")
 
 
 def _method_args(cls, pairs: list[str]) -> dict:
@@ -154,7 +153,7 @@ def _build_method(cls, train, *, backbone: str, width: int, seed: int, lr: float
     torch.manual_seed(seed)
     encoder = recipes.make_encoder(train, backbone=backbone, width=width)
     extra = {"num_classes": train.num_classes, **extra}
-    return cls(encoder, encoder.feature_dim, **extra), None
+    return cls(encoder, **extra), None
 
 
 RUN_FILE = "run.json"  # written by `train` next to its checkpoint; read by `evaluate`

@@ -41,11 +41,10 @@ class Recipe:
     method: str  # class name in minissl.methods
     lr: float  # peak learning rate of AdamW
     kwargs: dict[str, Any] = field(default_factory=dict)  # constructor arguments
-    pair_augment: bool = False  # the method's `augment` returns both views (BYOL)
     weight_decay: float = 1e-4
     note: str = ""  # why these values
     family: str = "joint embedding"  # the book's family of the method, a column of tables
-    augment: str = "view"  # "view" (SimCLR's, or TwoViews of it with pair_augment),
+    augment: str = "views"  # "views" (TwoViews of SimCLR's), "view" (one view: DeepCluster),
     # "multicrop" (SwAV) or "none" (the method makes its own inputs)
     features: str = "encoder"  # attribute path of the backbone whose features are scored
     warmup: float = 0.0  # share of the optimizer steps spent warming the learning rate up
@@ -57,7 +56,7 @@ class Recipe:
 
 def _swav_queue(setting: Setting) -> dict[str, Any]:
     # SwAV's paper queues features only for batches under 256.
-    return {"queue_length": 0} if setting.batch_size >= 256 else {}
+    return {"queue_size": 0} if setting.batch_size >= 256 else {}
 
 
 RECIPES: dict[str, Recipe] = {
@@ -68,11 +67,11 @@ RECIPES: dict[str, Recipe] = {
                            "symmetric": True, "batch_norm": True}, family="contrastive",
                    note="MoCo v2's tau 0.2, a queue of 8 batches; BN heads, a symmetric loss "
                         "and m 0.9 (not 0.999) because our runs are a few hundred steps"),
-    "byol": Recipe("BYOL", lr=2e-3, pair_augment=True, family="self-distillation",
+    "byol": Recipe("BYOL", lr=2e-3, family="self-distillation",
                    note="BYOL's base momentum 0.996 raised to 1 by a cosine schedule; on shapes "
                         "(30 epochs, width 16) lr 4e-3 or 1e-2, momentum 0.99 or 0.9, a 10x "
                         "predictor lr, DirectPred or 90 epochs all stayed within 2 probe points"),
-    "simsiam": Recipe("SimSiam", lr=2e-3, pair_augment=True, family="self-distillation",
+    "simsiam": Recipe("SimSiam", lr=2e-3, family="self-distillation",
                       note="predictor at a fixed learning rate; on shapes (30 epochs, width 16) "
                            "lr 4e-3 or 1e-2, a 10x predictor lr, DirectPred or 90 epochs all "
                            "stayed within about 2 probe points"),
@@ -106,7 +105,7 @@ RECIPES: dict[str, Recipe] = {
              "32): +14.2, +13.8 and +13.9 probe points over random init (seeds 0, 1, 2)"),
     "swav": Recipe(
         "SwAV", lr=4e-3, kwargs={"temperature": 0.1, "num_prototypes": 300,
-                                 "queue_length": 1024, "queue_start_step": 32},
+                                 "queue_size": 1024, "queue_start_step": 32},
         family="clustering", augment="multicrop", adjust=_swav_queue,
         note="the paper's tau 0.1, epsilon 0.05, 3 Sinkhorn iterations, prototypes frozen "
              "for the first epoch; 300 prototypes and a queue of 1024 features from step 32 "
@@ -158,7 +157,7 @@ def crop_scale(dataset: str) -> tuple[float, float]:
 
 
 def augmentation(dataset: str, size: int, **changes: Any) -> SimCLRAugment:
-    """The one-view augmentation every two-view recipe uses on ``dataset``.
+    """The one-view augmentation every two-view recipe uses on ``dataset``, as ``TwoViews``.
 
     SimCLR's recipe with the crop range of :func:`crop_scale` and the colour strength
     ``s = 1.0`` on ``shapes`` (colour is a pure nuisance there, so strong jitter teaches the
@@ -265,7 +264,7 @@ def _augmentation(recipe: Recipe, dataset: str, size: int, vit: bool) -> nn.Modu
         return MultiCrop(size, max(size // 2, 1), n_global=2, n_local=0 if vit else 2,
                          global_scale=views["scale"], local_scale=views["local_scale"])
     view = augmentation(dataset, size)
-    return TwoViews(view) if recipe.pair_augment else view
+    return view if recipe.augment == "view" else TwoViews(view)
 
 
 def build(

@@ -96,7 +96,7 @@ def test_random_window_pairs_are_shifted_copies():
 def test_time_contrastive_step_and_training():
     torch.manual_seed(0)
     series = torch.cumsum(torch.randn(32, 2, 40), dim=2)  # random walks: nearby is similar
-    model = TimeContrastive(WindowEncoder(2, 6, hidden=32, dim=8), 8, window=6, proj_dim=8)
+    model = TimeContrastive(WindowEncoder(2, 6, hidden=32, dim=8), window=6, proj_dim=8)
     hist = fit(model, series, TrainConfig(epochs=10, batch_size=16, lr=3e-3, progress=False))
     assert hist["loss"][-1] < hist["loss"][0]
     with pytest.raises(ValueError, match=r"\(B, 2, 6\)"):

@@ -47,14 +47,14 @@ def _image_recipe(name: str):
 def _supervised():
     ds = _shapes()
     enc = recipes.make_encoder(ds, width=4)
-    return methods.Supervised(enc, enc.feature_dim, ds.num_classes), ds
+    return methods.Supervised(enc, ds.num_classes), ds
 
 
 def _pseudo_label():
     ds = _shapes()
     enc = recipes.make_encoder(ds, width=4)
     labelled = ds.subset(torch.arange(8))
-    method = methods.PseudoLabel(enc, enc.feature_dim, ds.num_classes, labelled.images,
+    method = methods.PseudoLabel(enc, ds.num_classes, labelled.images,
                                  labelled.labels, ramp_up=0.0)
     return method, ds
 
@@ -82,7 +82,7 @@ def _time_contrastive():
     from minissl.methods.tcl import TimeContrastive, WindowEncoder
 
     series = torch.cumsum(torch.randn(32, 2, 40), dim=2)
-    return TimeContrastive(WindowEncoder(2, 6, hidden=16, dim=8), 8, window=6, proj_dim=8), series
+    return TimeContrastive(WindowEncoder(2, 6, hidden=16, dim=8), window=6, proj_dim=8), series
 
 
 def _gan():

@@ -18,7 +18,9 @@ def blobs(n_per=50, k=4, dim=5, spread=0.1, seed=0):
 
 def tiny_encoder(dim=8):
     # (B, 1, 8, 8) -> (B, dim): enough of an encoder to test a method's plumbing
-    return nn.Sequential(nn.Flatten(), nn.Linear(64, dim), nn.BatchNorm1d(dim), nn.ReLU())
+    enc = nn.Sequential(nn.Flatten(), nn.Linear(64, dim), nn.BatchNorm1d(dim), nn.ReLU())
+    enc.feature_dim = dim  # what a method reads to size its head
+    return enc
 
 
 # ----------------------------------------------------------------------------- k-means
@@ -100,7 +102,7 @@ def test_cluster_accuracy_is_one_to_one():
 
 def test_supervised_forward_backward_and_learns_a_fixed_batch():
     torch.manual_seed(0)
-    model = Supervised(tiny_encoder(), 8, num_classes=3)
+    model = Supervised(tiny_encoder(), num_classes=3)
     x, y = torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 1])
     losses = []
     for _ in range(20):
@@ -119,7 +121,7 @@ def test_supervised_forward_backward_and_learns_a_fixed_batch():
 
 def test_supervised_applies_augment_in_training():
     calls = []
-    model = Supervised(tiny_encoder(), 8, 2, augment=lambda x: calls.append(x.shape) or x.flip(3))
+    model = Supervised(tiny_encoder(), 2, augment=lambda x: calls.append(x.shape) or x.flip(3))
     model.training_step((torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 0, 1])))
     model.predict(torch.rand(3, 1, 8, 8))
     assert calls == [torch.Size([4, 1, 8, 8])]  # training only, never in predict
@@ -128,7 +130,7 @@ def test_supervised_applies_augment_in_training():
 def make_pseudo(threshold, **kw):
     torch.manual_seed(0)
     xl, yl = torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
-    return PseudoLabel(tiny_encoder(), 8, 3, xl, yl, threshold=threshold, ramp_up=0.0, **kw)
+    return PseudoLabel(tiny_encoder(), 3, xl, yl, threshold=threshold, ramp_up=0.0, **kw)
 
 
 def test_pseudo_label_ignores_unlabelled_images_below_the_threshold():
@@ -156,7 +158,7 @@ def test_pseudo_label_uses_exactly_the_confident_images():
 
 def test_pseudo_label_weight_ramps_up():
     torch.manual_seed(0)
-    model = PseudoLabel(tiny_encoder(), 8, 3, torch.rand(3, 1, 8, 8), torch.tensor([0, 1, 2]),
+    model = PseudoLabel(tiny_encoder(), 3, torch.rand(3, 1, 8, 8), torch.tensor([0, 1, 2]),
                         unlabeled_weight=2.0, ramp_up=0.5)
     assert model.alpha == 0.0
     model.on_after_step(25, 100)
@@ -167,7 +169,7 @@ def test_pseudo_label_weight_ramps_up():
 
 def test_pseudo_label_from_supervised_copies_the_model():
     torch.manual_seed(0)
-    sup = Supervised(tiny_encoder(), 8, 3)
+    sup = Supervised(tiny_encoder(), 3)
     pl = PseudoLabel.from_supervised(sup, torch.rand(3, 1, 8, 8), torch.tensor([0, 1, 2]))
     x = torch.rand(5, 1, 8, 8)
     assert torch.equal(pl.predict(x), sup.predict(x))

@@ -25,10 +25,12 @@ def gen(seed=0):
 
 def tiny_encoder(dim=16):
     # Small enough to keep every test well under a second, deep enough to learn a little.
-    return nn.Sequential(
+    enc = nn.Sequential(
         nn.Conv2d(3, dim, 3, padding=1), nn.ReLU(), nn.Conv2d(dim, dim, 3, stride=2, padding=1),
         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
     )
+    enc.feature_dim = dim  # what a method reads to size its head
+    return enc
 
 
 # ----------------------------------------------------------------------------- pseudo-labels
@@ -147,23 +149,23 @@ def test_relative_position_jitter_stays_within_bounds():
 def methods(size=16):
     def rot():
         e = tiny_encoder()
-        return RotationPrediction(e, 16, hidden=32), e
+        return RotationPrediction(e, hidden_dim=32), e
 
     def jig():
         e = tiny_encoder()
-        return Jigsaw(e, 16, grid=2, n_permutations=6, hidden=32), e
+        return Jigsaw(e, grid=2, n_permutations=6, hidden_dim=32), e
 
     def jig_siamese():
         e = tiny_encoder()
-        return Jigsaw(e, 16, grid=2, n_permutations=6, hidden=32, siamese=True), e
+        return Jigsaw(e, grid=2, n_permutations=6, hidden_dim=32, siamese=True), e
 
     def inp():
         e = tiny_encoder()
-        return Inpainting(e, 16, image_size=size, patch=4, ratio=0.5, width=8), e
+        return Inpainting(e, image_size=size, patch=4, ratio=0.5, width=8), e
 
     def rel():
         e = tiny_encoder()
-        return RelativePosition(e, 16, gap=2, jitter=0, hidden=32), e
+        return RelativePosition(e, gap=2, jitter=0, hidden_dim=32), e
 
     return {"rotation": rot, "jigsaw": jig, "jigsaw_siamese": jig_siamese,
             "inpainting": inp, "relative_position": rel}

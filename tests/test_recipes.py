@@ -44,7 +44,7 @@ def test_overrides_reach_the_method_and_the_config(tiny):
     train, _ = tiny
     method, cfg = recipes.build("SimCLR", train, width=4, epochs=3, lr=0.1, temperature=1.0)
     assert method.temperature == 1.0 and cfg.epochs == 3 and cfg.lr == 0.1
-    assert method.augment[0].scale == recipes.crop_scale("shapes") == (0.5, 1.0)
+    assert method.augment.aug1[0].scale == recipes.crop_scale("shapes") == (0.5, 1.0)
     assert recipes.crop_scale("cifar10") == (0.08, 1.0)
 
 
@@ -125,8 +125,8 @@ def test_swav_keeps_its_feature_queue_only_for_small_batches(tiny):
     train, _ = tiny
     queue = {b: recipes.build("swav", train, width=4, batch_size=b)[0].queue.shape[1]
              for b in (16, 256)}
-    assert queue == {16: recipes.RECIPES["swav"].kwargs["queue_length"], 256: 0}
-    forced, _ = recipes.build("swav", train, width=4, batch_size=256, queue_length=64)
+    assert queue == {16: recipes.RECIPES["swav"].kwargs["queue_size"], 256: 0}
+    forced, _ = recipes.build("swav", train, width=4, batch_size=256, queue_size=64)
     assert forced.queue.shape[1] == 64
 
 
@@ -135,7 +135,7 @@ def test_backbone_of_a_method_without_a_recipe_is_its_encoder(tiny):
 
     train, _ = tiny
     encoder = recipes.make_encoder(train, width=4)
-    model = Supervised(encoder, encoder.feature_dim, num_classes=train.num_classes)
+    model = Supervised(encoder, num_classes=train.num_classes)
     assert recipes.backbone_of(model) is encoder
     with pytest.raises(ValueError, match="no recipe for method 'supervised'"):
         recipes.backbone_of(model, "supervised")  # a name given explicitly must be a recipe

@@ -350,7 +350,7 @@ def test_simclr_refuses_a_batch_of_one_and_flat_input():
     from minissl.nn import ConvNet
 
     enc = ConvNet(in_channels=3, width=4)
-    method = SimCLR(enc, enc.feature_dim)
+    method = SimCLR(enc)
     with pytest.raises(ValueError, match="at least 2 images per batch.*got 1"):
         method.training_step((torch.rand(1, 3, 8, 8), None))
     with pytest.raises(ValueError, match=r"shape \(N, C, H, W\); got images of shape \(8,\)"):

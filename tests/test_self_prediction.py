@@ -26,12 +26,12 @@ def _same_views(x):
 
 def _byol(**kw):
     torch.manual_seed(0)
-    return BYOL(ConvNet(width=4), 32, augment=_same_views, proj_dim=8, hidden_dim=16, **kw)
+    return BYOL(ConvNet(width=4), augment=_same_views, proj_dim=8, hidden_dim=16, **kw)
 
 
 def _simsiam(**kw):
     torch.manual_seed(0)
-    return SimSiam(ConvNet(width=4), 32, augment=_same_views, proj_dim=16, pred_hidden=4, **kw)
+    return SimSiam(ConvNet(width=4), augment=_same_views, proj_dim=16, hidden_dim=4, **kw)
 
 
 # ------------------------------------------------------------------------------- the loss
@@ -187,8 +187,8 @@ def test_loss_decreases_on_a_fixed_batch(make):
 
 
 def test_default_augmentations_run():
-    for model in (BYOL(ConvNet(width=4), 32, proj_dim=8, hidden_dim=16),
-                  SimSiam(ConvNet(width=4), 32, proj_dim=8, pred_hidden=4)):
+    for model in (BYOL(ConvNet(width=4), proj_dim=8, hidden_dim=16),
+                  SimSiam(ConvNet(width=4), proj_dim=8, hidden_dim=4)):
         out = model.training_step((_images(), None))
         out["loss"].backward()
         assert -1.0 <= out["loss"].item() <= 1.0

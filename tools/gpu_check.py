@@ -549,7 +549,7 @@ def _minissl_step(method: str, width: int, batch: int, images, device, precision
     pipeline's share and the peak memory."""
     import torch
 
-    from minissl.augment import BYOLAugment, SimCLRAugment
+    from minissl.augment import BYOLAugment, SimCLRAugment, TwoViews
     from minissl.data import ImageDataset
     from minissl.methods.byol import BYOL
     from minissl.methods.simclr import SimCLR
@@ -559,10 +559,9 @@ def _minissl_step(method: str, width: int, batch: int, images, device, precision
     torch.manual_seed(0)
     encoder = backbone("resnet18", width=width)
     if method == "simclr":
-        model = SimCLR(encoder, encoder.feature_dim, SimCLRAugment(32), proj_dim=128,
-                       temperature=0.5)
+        model = SimCLR(encoder, TwoViews(SimCLRAugment(32)), proj_dim=128, temperature=0.5)
     else:
-        model = BYOL(encoder, encoder.feature_dim, BYOLAugment(32), proj_dim=128, hidden_dim=512)
+        model = BYOL(encoder, BYOLAugment(32), proj_dim=128, hidden_dim=512)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     data = ImageDataset(images, torch.zeros(len(images), dtype=torch.long), ["none"], "random")
@@ -586,10 +585,7 @@ def _minissl_step(method: str, width: int, batch: int, images, device, precision
     t0 = time.perf_counter()
     for _ in range(steps):
         x = on_device[torch.randperm(len(on_device), device=device)[:batch]]
-        if method == "simclr":
-            aug(x), aug(x)
-        else:
-            aug(x)
+        aug(x)
     _sync(device)
     data_s = (time.perf_counter() - t0) / steps
     return {"images_per_s": round(batch / step_s, 1), "step_ms": round(1000 * step_s, 2),

@@ -27,8 +27,8 @@ class BYOL(nn.Module):
     averaged over both directions: view 1 predicts view 2's target and vice versa.
 
     Args:
-        encoder: the online backbone, (B, C, H, W) -> (B, feature_dim); kept as ``self.encoder``.
-        feature_dim: the encoder's output size.
+        encoder: the online backbone, (B, C, H, W) -> (B, encoder.feature_dim); kept as
+            ``self.encoder``.
         augment: ``augment(x) -> (view1, view2)``; default ``BYOLAugment`` at the batch's size.
         proj_dim: projection (and prediction) size (the paper uses 256).
         hidden_dim: hidden width of projector and predictor (the paper uses 4096).
@@ -38,7 +38,7 @@ class BYOL(nn.Module):
 
     Example:
         >>> from minissl.nn import ConvNet
-        >>> byol = BYOL(ConvNet(width=4), feature_dim=32, proj_dim=8, hidden_dim=16)
+        >>> byol = BYOL(ConvNet(width=4), proj_dim=8, hidden_dim=16)
         >>> out = byol.training_step((torch.rand(4, 3, 8, 8), None))
         >>> out["loss"].backward(); byol.on_after_step(1, 10)
         >>> byol.momentum_at(0, 10), byol.momentum_at(10, 10)
@@ -46,7 +46,7 @@ class BYOL(nn.Module):
     """
 
     def __init__(
-        self, encoder: nn.Module, feature_dim: int, augment: nn.Module | None = None,
+        self, encoder: nn.Module, augment: nn.Module | None = None,
         proj_dim: int = 128, hidden_dim: int = 512, base_momentum: float = 0.996,
         momentum: float | None = None,
     ) -> None:
@@ -54,7 +54,7 @@ class BYOL(nn.Module):
         self.augment = augment
         self.base_momentum, self.momentum = base_momentum, momentum
         self.encoder = encoder
-        self.projector = MLPHead(feature_dim, hidden_dim, proj_dim)  # (B, D) -> (B, P)
+        self.projector = MLPHead(encoder.feature_dim, hidden_dim, proj_dim)  # (B, D) -> (B, P)
         # the predictor has the projector's architecture (Sec. 3.3)
         self.predictor = MLPHead(proj_dim, hidden_dim, proj_dim)  # (B, P) -> (B, P)
         self.target_encoder = copy.deepcopy(encoder)
@@ -69,7 +69,8 @@ class BYOL(nn.Module):
         yield from self.target_projector.parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)  # (B, feature_dim)
+        """The online encoder's features (B, encoder.feature_dim) of a batch of images."""
+        return self.encoder(x)
 
     def training_step(self, batch) -> dict:
         x = image_batch(batch, self)  # (B, C, H, W); labels are ignored

@@ -11,7 +11,6 @@ from torch import nn
 from minissl.augment import Compose, RandomHorizontalFlip, RandomResizedCrop
 from minissl.cluster import kmeans, nmi, pca_whiten
 from minissl.methods.inputs import image_batch
-from minissl.methods.simclr import _check_features
 from minissl.utils import draw
 
 
@@ -89,8 +88,7 @@ class DeepCluster(nn.Module):
     ``clusters_used`` (non-empty clusters) and ``largest_cluster`` (its share of the data).
 
     Args:
-        encoder: backbone mapping (B, C, H, W) to (B, feature_dim).
-        feature_dim: the encoder's output size.
+        encoder: backbone mapping (B, C, H, W) to (B, encoder.feature_dim).
         data: the images to cluster: an ``ImageDataset``, a tensor (N, C, H, W) or an
             ``(images, labels)`` pair (labels are used only for ``nmi_labels``).
         num_clusters: k of k-means (the paper over-segments: 10000 for ImageNet's 1000
@@ -113,7 +111,7 @@ class DeepCluster(nn.Module):
     Example:
         >>> from minissl.nn import ConvNet
         >>> x = torch.rand(32, 3, 8, 8)
-        >>> dc = DeepCluster(ConvNet(width=4), 32, data=x, num_clusters=4, pca_dim=8)
+        >>> dc = DeepCluster(ConvNet(width=4), data=x, num_clusters=4, pca_dim=8)
         >>> out = dc.training_step((x[:8], None))
         >>> out["loss"].shape, out["clusters_used"], len(dc.rounds)
         (torch.Size([]), 4.0, 1)
@@ -131,10 +129,10 @@ class DeepCluster(nn.Module):
                   "recluster_every": 2 * setting.steps_per_epoch, "seed": setting.seed,
                   **kwargs}
         kwargs["pca_dim"] = min(kwargs.get("pca_dim", 256), encoder.feature_dim)
-        return cls(encoder, encoder.feature_dim, **kwargs)
+        return cls(encoder, **kwargs)
 
     def __init__(
-        self, encoder: nn.Module, feature_dim: int, data, num_clusters: int = 100,
+        self, encoder: nn.Module, data, num_clusters: int = 100,
         augment: nn.Module | None = None, hidden_dim: int | None = None, pca_dim: int = 256,
         kmeans_iters: int = 20, recluster_every: int | None = None, resplit: bool = True,
         uniform_sampling: bool = True, seed: int = 0, whiten: bool = True,
@@ -149,7 +147,8 @@ class DeepCluster(nn.Module):
                              f"({len(images)}); got {num_clusters}")
         if recluster_every is not None and recluster_every < 1:
             raise ValueError(f"recluster_every must be at least 1; got {recluster_every}")
-        self.encoder, self.feature_dim, self.augment = encoder, feature_dim, augment
+        self.encoder, self.augment = encoder, augment
+        d = encoder.feature_dim
         self.images = images  # not a buffer: the data set stays out of checkpoints
         self.labels = labels
         self.num_clusters, self.pca_dim, self.kmeans_iters = num_clusters, pca_dim, kmeans_iters
@@ -157,10 +156,10 @@ class DeepCluster(nn.Module):
         self.resplit, self.uniform_sampling, self.seed = resplit, uniform_sampling, seed
         self.whiten = whiten
         if hidden_dim is None:
-            self.classifier: nn.Module = nn.Linear(feature_dim, num_clusters)
+            self.classifier: nn.Module = nn.Linear(d, num_clusters)
         else:
             self.classifier = nn.Sequential(
-                nn.Linear(feature_dim, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim),
+                nn.Linear(d, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim),
                 nn.ReLU(inplace=True), nn.Linear(hidden_dim, num_clusters))
         # buffers: on the method's device and in checkpoints, so a resumed run goes on exactly
         self.register_buffer("assignments", torch.full((len(images),), -1, dtype=torch.long))
@@ -170,9 +169,7 @@ class DeepCluster(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Cluster logits (B, num_clusters) of a batch of images."""
-        h = self.encoder(x)  # (B, feature_dim)
-        _check_features(h, self.feature_dim, self.encoder)
-        return self.classifier(h)
+        return self.classifier(self.encoder(x))
 
     @torch.no_grad()
     def features(self, batch_size: int = 512) -> torch.Tensor:

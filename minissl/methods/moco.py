@@ -9,10 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from minissl import distributed
-from minissl.augment import MoCoV2Augment, default_augment
+from minissl.augment import MoCoV2Augment, TwoViews, default_augment
 from minissl.losses.contrastive import info_nce
 from minissl.methods.inputs import image_batch
-from minissl.methods.simclr import _check_features
 from minissl.nn import MLPHead, ema_update
 
 
@@ -34,11 +33,12 @@ class MoCo(nn.Module):
     also use that rank's BN statistics, as in the paper's per-GPU BN.
 
     Args:
-        encoder: backbone mapping (B, C, H, W) to (B, feature_dim); becomes the query encoder.
-        feature_dim: the encoder's output size.
-        augment: maps a batch to one random view; ``None`` builds
-            :class:`minissl.augment.MoCoV2Augment` for the image size on the first step.
-        dim: embedding size of queries, keys and queue (128 in the paper).
+        encoder: backbone mapping (B, C, H, W) to (B, encoder.feature_dim); becomes the query
+            encoder.
+        augment: ``augment(x) -> (view1, view2)``, the query's view and the key's; ``None``
+            builds two draws of :class:`minissl.augment.MoCoV2Augment` (``TwoViews``) for the
+            image size on the first step.
+        proj_dim: embedding size of queries, keys and queue (128 in the paper).
         queue_size: K, number of negative keys; at least the global batch size.
         momentum: m of the key encoder's EMA (0.999 in the paper for 200 ImageNet epochs;
             0.99 suits our much shorter runs).
@@ -60,15 +60,15 @@ class MoCo(nn.Module):
     Example:
         >>> from minissl.nn import ConvNet
         >>> enc = ConvNet(in_channels=3, width=4)
-        >>> moco = MoCo(enc, enc.feature_dim, queue_size=8)
+        >>> moco = MoCo(enc, queue_size=8)
         >>> out = moco.training_step((torch.rand(4, 3, 8, 8), None))
         >>> out["loss"].shape, int(moco.queue_ptr)
         (torch.Size([]), 4)
     """
 
     def __init__(
-        self, encoder: nn.Module, feature_dim: int, augment: nn.Module | None = None,
-        dim: int = 128, queue_size: int = 4096, momentum: float = 0.99,
+        self, encoder: nn.Module, augment: nn.Module | None = None,
+        proj_dim: int = 128, queue_size: int = 4096, momentum: float = 0.99,
         temperature: float = 0.2, mlp: bool = True, symmetric: bool = False,
         batch_norm: bool = False, bn_groups: int = 1,
     ) -> None:
@@ -81,12 +81,13 @@ class MoCo(nn.Module):
             raise ValueError(f"queue_size must be at least the batch size; got {queue_size}")
         if not 0 <= momentum <= 1:
             raise ValueError(f"momentum must be in [0, 1]; got {momentum}")
-        self.encoder, self.feature_dim, self.augment = encoder, feature_dim, augment
+        self.encoder, self.augment = encoder, augment
         self.momentum, self.temperature, self.symmetric = momentum, temperature, symmetric
         self.bn_groups = bn_groups
         # v2's head has no BN ("a 2-layer MLP head (hidden layer 2048-d, with ReLU)"); see
         # `batch_norm` for why the book's recipe adds it.
-        self.head = MLPHead(feature_dim, feature_dim, dim, num_layers=2 if mlp else 1,
+        d = encoder.feature_dim
+        self.head = MLPHead(d, d, proj_dim, num_layers=2 if mlp else 1,
                             batch_norm=batch_norm, last_batch_norm=batch_norm)
         # The key encoder starts as a copy and then only follows the query encoder by EMA:
         # no gradient, and fit's optimizer (built from requires_grad params) never sees it.
@@ -94,14 +95,16 @@ class MoCo(nn.Module):
         self.key_head = copy.deepcopy(self.head).requires_grad_(False)
         # Random unit vectors as the first "keys", as in the paper's code; buffers, so they
         # follow the method to its device and into checkpoints.
-        self.register_buffer("queue", F.normalize(torch.randn(queue_size, dim), dim=1))
+        self.register_buffer("queue", F.normalize(torch.randn(queue_size, proj_dim), dim=1))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Queries (B, dim), not normalized, of a batch of images."""
-        h = self.encoder(x)  # (B, feature_dim)
-        _check_features(h, self.feature_dim, self.encoder)
-        return self.head(h)  # (B, dim)
+        """The encoder's features (B, encoder.feature_dim) of a batch of images."""
+        return self.encoder(x)
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """Queries (B, proj_dim), not normalized, of a batch of images."""
+        return self.head(self.encoder(x))
 
     def training_step(self, batch) -> dict:
         x = image_batch(batch, self)  # (N, C, H, W); labels are ignored
@@ -112,16 +115,19 @@ class MoCo(nn.Module):
                 f"{n_global}: one batch of keys would overwrite itself; use queue_size >= "
                 f"{n_global} or a smaller batch"
             )
-        self.augment = default_augment(self.augment, MoCoV2Augment, x)  # built on first use
-        x_q, x_k = self.augment(x), self.augment(x)  # (N, C, H', W') each
+        self.augment = default_augment(  # built on first use
+            self.augment, lambda size: TwoViews(MoCoV2Augment(size)), x)
+        x_q, x_k = self.augment(x)  # (N, C, H', W') each
         if self.symmetric:  # both views are queries and both are keys: (2N, ...) batches
             x_q, x_k = torch.cat([x_q, x_k]), torch.cat([x_k, x_q])
         groups = self.bn_groups
         if groups > 1 and len(x_q) < 2 * groups:
             raise ValueError(f"bn_groups={groups} needs at least {2 * groups} queries per step "
                              f"(2 per group for batch norm); got {len(x_q)}")
-        # (N, dim), or (2N, dim) when symmetric; in `groups` chunks, each with its own BN stats
-        q = self(x_q) if groups == 1 else torch.cat([self(c) for c in x_q.chunk(groups)])
+        # (N, proj_dim), or (2N, proj_dim) when symmetric; in `groups` chunks, each with its
+        # own BN stats
+        q = (self.project(x_q) if groups == 1
+             else torch.cat([self.project(c) for c in x_q.chunk(groups)]))
         with torch.no_grad():  # "no gradient to keys" (Algorithm 1)
             if groups == 1:
                 k = self.key_head(self.key_encoder(x_k))

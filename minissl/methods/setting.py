@@ -1,6 +1,6 @@
 """What a method may ask about its training run to build itself: :class:`Setting`.
 
-Most methods are built as ``Method(encoder, encoder.feature_dim, **arguments)``. A method whose
+Most methods are built as ``Method(encoder, **arguments)``. A method whose
 defaults depend on the run (the image size, the number of classes, the seed, the steps per
 epoch) defines a class method ``for_setting(encoder, setting, **arguments)`` in its own file,
 and :func:`build_method` calls it; code outside the method never needs to know which methods do.
@@ -54,4 +54,4 @@ def build_method(cls: type, encoder: nn.Module, setting: Setting, **arguments: A
     make = getattr(cls, "for_setting", None)
     if make is not None:
         return make(encoder, setting, **arguments)
-    return cls(encoder, encoder.feature_dim, **arguments)
+    return cls(encoder, **arguments)

@@ -5,19 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from minissl.augment import SimCLRAugment, default_augment
+from minissl.augment import SimCLRAugment, TwoViews, default_augment
 from minissl.losses.contrastive import nt_xent, nt_xent_accuracy
 from minissl.methods.inputs import image_batch
 from minissl.nn import MLPHead
-
-
-def _check_features(h: torch.Tensor, feature_dim: int, encoder: nn.Module) -> None:
-    # A wrong feature_dim would otherwise fail deep inside the head with a matmul error.
-    if h.dim() != 2 or h.shape[1] != feature_dim:
-        raise ValueError(
-            f"the encoder {type(encoder).__name__} returns features of shape {tuple(h.shape)}, "
-            f"but feature_dim={feature_dim} was given; pass feature_dim=encoder.feature_dim"
-        )
 
 
 class SimCLR(nn.Module):
@@ -29,41 +20,44 @@ class SimCLR(nn.Module):
     head improves the representation quality of the layer before it" (Sec. 4.2).
 
     Args:
-        encoder: backbone mapping (B, C, H, W) to (B, feature_dim).
-        feature_dim: the encoder's output size (``encoder.feature_dim``).
-        augment: maps a batch (B, C, H, W) to one random view; ``None`` builds
-            :class:`minissl.augment.SimCLRAugment` for the image size on the first step.
+        encoder: backbone mapping (B, C, H, W) to (B, encoder.feature_dim).
+        augment: ``augment(x) -> (view1, view2)``; ``None`` builds two independent draws of
+            :class:`minissl.augment.SimCLRAugment` (``TwoViews``) for the image size on the
+            first step.
         proj_dim: output size of the projection head (128 in the paper).
-        hidden_dim: hidden width of the head; ``None`` = ``feature_dim`` (as in the paper).
+        hidden_dim: hidden width of the head; ``None`` = ``encoder.feature_dim`` (as in the
+            paper).
         temperature: NT-Xent's tau (0.5 is the paper's choice for CIFAR-10, App. B.9).
 
     Example:
         >>> from minissl.nn import ConvNet
         >>> enc = ConvNet(in_channels=3, width=4)
-        >>> out = SimCLR(enc, enc.feature_dim).training_step((torch.rand(4, 3, 8, 8), None))
+        >>> out = SimCLR(enc).training_step((torch.rand(4, 3, 8, 8), None))
         >>> sorted(out), out["loss"].shape
         (['loss', 'pos_acc'], torch.Size([]))
     """
 
     def __init__(
-        self, encoder: nn.Module, feature_dim: int, augment: nn.Module | None = None,
+        self, encoder: nn.Module, augment: nn.Module | None = None,
         proj_dim: int = 128, hidden_dim: int | None = None, temperature: float = 0.5,
     ) -> None:
         super().__init__()
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0; got {temperature}")
         self.encoder = encoder
-        self.feature_dim = feature_dim
+        d = encoder.feature_dim
         # Linear -> BN -> ReLU -> Linear: the paper's g(.) with the BN its code uses.
-        self.head = MLPHead(feature_dim, hidden_dim or feature_dim, proj_dim)
+        self.head = MLPHead(d, hidden_dim or d, proj_dim)
         self.augment = augment
         self.temperature = temperature
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Projections (B, proj_dim) of a batch of images."""
-        h = self.encoder(x)  # (B, feature_dim)
-        _check_features(h, self.feature_dim, self.encoder)
-        return self.head(h)  # (B, proj_dim)
+        """The encoder's features (B, encoder.feature_dim) of a batch of images."""
+        return self.encoder(x)
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """Projections (B, proj_dim) of a batch of images: what the loss compares."""
+        return self.head(self.encoder(x))
 
     def training_step(self, batch) -> dict:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch  # labels are ignored
@@ -76,11 +70,11 @@ class SimCLR(nn.Module):
             raise ValueError(f"SimCLR needs at least 2 images per batch (the other images are "
                              f"each image's negatives); got {len(x)}. Use batch_size >= 2")
         # Built on the first batch: only now do we know the image size and the device.
-        self.augment = default_augment(self.augment, SimCLRAugment, x)
         # Two independent draws of the same augmentation family give the two views (Sec. 2.1).
-        v1, v2 = self.augment(x), self.augment(x)  # (N, C, H', W') each
+        self.augment = default_augment(self.augment, lambda size: TwoViews(SimCLRAugment(size)), x)
+        v1, v2 = self.augment(x)  # (N, C, H', W') each
         # One pass over both views: BN statistics are then those of all 2N views.
-        z = self(torch.cat([v1, v2]))  # (2N, proj_dim)
+        z = self.project(torch.cat([v1, v2]))  # (2N, proj_dim)
         z1, z2 = z.chunk(2)  # (N, proj_dim) each
         loss = nt_xent(z1, z2, self.temperature)
         return {"loss": loss, "pos_acc": nt_xent_accuracy(z1, z2)}

@@ -23,26 +23,27 @@ class SimSiam(nn.Module):
     and the two flags below build those ablations.
 
     Args:
-        encoder: the backbone, (B, C, H, W) -> (B, feature_dim).
-        feature_dim: the encoder's output size.
+        encoder: the backbone, (B, C, H, W) -> (B, encoder.feature_dim).
         augment: ``augment(x) -> (view1, view2)``; default two draws of ``SimCLRAugment``
             (colour jitter 0.4, 0.4, 0.4, 0.1: the MoCo v2 augmentation the paper uses).
-        proj_dim: projector output size (2048 in the paper).
-        pred_hidden: the predictor's bottleneck width (512 = 2048 / 4 in the paper, Sec. 3).
+        proj_dim: projector output size (2048 in the paper); also the width of the
+            projector's hidden layer, as in the paper.
+        hidden_dim: the predictor's hidden width, its bottleneck (512 = 2048 / 4 in the
+            paper, Sec. 3).
         stop_gradient: ``False`` lets the gradient flow through both branches (collapses).
         predictor: ``False`` compares the projections directly, ``p = z`` (collapses).
 
     Example:
         >>> from minissl.nn import ConvNet
-        >>> model = SimSiam(ConvNet(width=4), feature_dim=32, proj_dim=16, pred_hidden=4)
+        >>> model = SimSiam(ConvNet(width=4), proj_dim=16, hidden_dim=4)
         >>> model.training_step((torch.rand(4, 3, 8, 8), None))["loss"].backward()
         >>> [g.get("fixed_lr", False) for g in model.param_groups()]
         [False, False, True, True]
     """
 
     def __init__(
-        self, encoder: nn.Module, feature_dim: int, augment: nn.Module | None = None,
-        proj_dim: int = 256, pred_hidden: int = 64, stop_gradient: bool = True,
+        self, encoder: nn.Module, augment: nn.Module | None = None,
+        proj_dim: int = 256, hidden_dim: int = 64, stop_gradient: bool = True,
         predictor: bool = True,
     ) -> None:
         super().__init__()
@@ -51,14 +52,15 @@ class SimSiam(nn.Module):
         self.encoder = encoder
         # The CIFAR projector has 2 layers (App. D); BN follows every fc layer, the output one
         # included, and the output has no ReLU (Sec. 3, baseline settings).
-        self.projector = MLPHead(feature_dim, proj_dim, proj_dim, num_layers=2,
+        self.projector = MLPHead(encoder.feature_dim, proj_dim, proj_dim, num_layers=2,
                                  last_batch_norm=True)  # (B, D) -> (B, P)
         # A bottleneck MLP: 2048 -> 512 -> 2048 in the paper (Sec. 3), so 4x narrower inside.
-        self.predictor = (MLPHead(proj_dim, pred_hidden, proj_dim, num_layers=2)
+        self.predictor = (MLPHead(proj_dim, hidden_dim, proj_dim, num_layers=2)
                           if predictor else nn.Identity())  # (B, P) -> (B, P)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)  # (B, feature_dim)
+        """The encoder's features (B, encoder.feature_dim) of a batch of images."""
+        return self.encoder(x)
 
     def training_step(self, batch) -> dict:
         x = image_batch(batch, self)  # (B, C, H, W); labels are ignored

@@ -21,14 +21,13 @@ class Supervised(nn.Module):
     """Plain supervised learning: ``logits = head(encoder(x))``, cross-entropy with the labels.
 
     Args:
-        encoder: a backbone mapping (B, C, H, W) to (B, feature_dim).
-        feature_dim: D, the encoder's output size.
+        encoder: a backbone mapping (B, C, H, W) to (B, D), D = ``encoder.feature_dim``.
         num_classes: K, the number of classes.
         augment: optional batch augmentation (B, C, H, W) -> (B, C, H, W), used in training only.
 
     Example:
         >>> from minissl.nn import ConvNet
-        >>> model = Supervised(ConvNet(in_channels=1, width=4), 32, num_classes=3)
+        >>> model = Supervised(ConvNet(in_channels=1, width=4), num_classes=3)
         >>> out = model.training_step((torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])))
         >>> sorted(out), out["loss"].shape
         (['acc', 'loss'], torch.Size([]))
@@ -39,13 +38,12 @@ class Supervised(nn.Module):
     def __init__(
         self,
         encoder: nn.Module,
-        feature_dim: int,
         num_classes: int,
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
-        self.head = nn.Linear(feature_dim, num_classes)
+        self.head = nn.Linear(encoder.feature_dim, num_classes)
         self.augment = augment
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -94,7 +92,7 @@ class PseudoLabel(Supervised):
     (the first round of classic self-training), which is what the book's chapter 1 does.
 
     Args:
-        encoder, feature_dim, num_classes, augment: as in :class:`Supervised`.
+        encoder, num_classes, augment: as in :class:`Supervised`.
         labeled_images: (L, C, H, W) the labelled examples.
         labeled_labels: (L,) their classes.
         threshold: minimum softmax probability for a pseudo-label (above 1: none ever pass).
@@ -104,7 +102,7 @@ class PseudoLabel(Supervised):
     Example:
         >>> from minissl.nn import ConvNet
         >>> xl, yl = torch.rand(6, 1, 8, 8), torch.tensor([0, 1, 2, 0, 1, 2])
-        >>> model = PseudoLabel(ConvNet(in_channels=1, width=4), 32, 3, xl, yl, ramp_up=0.0)
+        >>> model = PseudoLabel(ConvNet(in_channels=1, width=4), 3, xl, yl, ramp_up=0.0)
         >>> out = model.training_step((torch.rand(4, 1, 8, 8), torch.full((4,), -1)))
         >>> sorted(out)
         ['acc', 'alpha', 'loss', 'loss_labeled', 'loss_pseudo', 'mask_rate']
@@ -113,7 +111,6 @@ class PseudoLabel(Supervised):
     def __init__(
         self,
         encoder: nn.Module,
-        feature_dim: int,
         num_classes: int,
         labeled_images: torch.Tensor,
         labeled_labels: torch.Tensor,
@@ -122,7 +119,7 @@ class PseudoLabel(Supervised):
         ramp_up: float = 0.3,
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
-        super().__init__(encoder, feature_dim, num_classes, augment)
+        super().__init__(encoder, num_classes, augment)
         # persistent=False: the labelled set travels with .to(device) but is not checkpointed
         self.register_buffer("labeled_images", labeled_images.float(), persistent=False)
         self.register_buffer("labeled_labels", labeled_labels.long(), persistent=False)
@@ -144,14 +141,14 @@ class PseudoLabel(Supervised):
 
         Example:
             >>> from minissl.nn import ConvNet
-            >>> sup = Supervised(ConvNet(in_channels=1, width=4), 32, num_classes=2)
+            >>> sup = Supervised(ConvNet(in_channels=1, width=4), num_classes=2)
             >>> pl = PseudoLabel.from_supervised(sup, torch.rand(2, 1, 8, 8), torch.tensor([0, 1]))
             >>> pl.alpha, bool(torch.equal(pl.head.weight, sup.head.weight)), pl.head is sup.head
             (1.0, True, False)
         """
         kwargs.setdefault("ramp_up", 0.0)
-        new = cls(copy.deepcopy(model.encoder), model.head.in_features, model.head.out_features,
-                  labeled_images, labeled_labels, augment=model.augment, **kwargs)
+        new = cls(copy.deepcopy(model.encoder), model.head.out_features, labeled_images,
+                  labeled_labels, augment=model.augment, **kwargs)
         new.head.load_state_dict(model.head.state_dict())
         return new
 

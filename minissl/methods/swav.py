@@ -6,10 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minissl.augment import MultiCrop
+from minissl.augment import MultiCrop, default_augment
 from minissl.losses.clustering import sinkhorn, swav_loss
 from minissl.methods.inputs import image_batch
-from minissl.methods.simclr import _check_features
 from minissl.nn import MLPHead
 
 
@@ -30,7 +29,7 @@ class SwAV(nn.Module):
     * the prototypes do not move during the first ``freeze_prototypes_steps`` steps (the
       paper freezes them "during the first epoch": pass the number of steps of one epoch);
     * with a small batch, B samples cannot be spread over K prototypes meaningfully, so
-      the embeddings of the global crops of the last ``queue_length`` samples are kept in a
+      the embeddings of the global crops of the last ``queue_size`` samples are kept in a
       queue and their scores join the batch's in Sinkhorn (Sec. 4.3 / App. "small batch"
       training), from step ``queue_start_step`` on and once the queue is full;
     * ``equal_partition=False`` replaces Sinkhorn by a plain softmax, the naive variant with
@@ -38,13 +37,13 @@ class SwAV(nn.Module):
       collapses.
 
     Args:
-        encoder: backbone mapping (B, C, H, W) to (B, feature_dim).
-        feature_dim: the encoder's output size (``encoder.feature_dim``).
-        augment: maps a batch to a list of views, the ``n_global`` global crops first;
+        encoder: backbone mapping (B, C, H, W) to (B, encoder.feature_dim).
+        augment: maps a batch to a list of views, the ``n_global`` global crops first (with
+            two global crops and no local ones, the pair of views of every two-view method);
             ``None`` builds :class:`minissl.augment.MultiCrop` (2 global crops at the image
             size, ``n_local`` local crops at half of it, the paper's crop scales).
         proj_dim: size of the embeddings and prototypes (128 in the paper).
-        hidden_dim: hidden width of the projection MLP; ``None`` = ``feature_dim``.
+        hidden_dim: hidden width of the projection MLP; ``None`` = ``encoder.feature_dim``.
         num_prototypes: K (3000 for ImageNet in the paper; a few times the number of classes
             suits small data sets).
         temperature: tau of the swapped prediction's softmax (0.1).
@@ -53,14 +52,14 @@ class SwAV(nn.Module):
         n_global: the number of global crops (coded views) among the augmentation's views.
         n_local: local crops of the default augmentation.
         freeze_prototypes_steps: steps during which the prototypes get no update.
-        queue_length: samples kept in the feature queue (0: no queue).
+        queue_size: samples kept in the feature queue (0: no queue).
         queue_start_step: the first step at which the queue is used.
         equal_partition: use Sinkhorn's equal-partition codes (``False``: softmax codes).
 
     Example:
         >>> from minissl.nn import ConvNet
         >>> enc = ConvNet(in_channels=3, width=4)
-        >>> swav = SwAV(enc, enc.feature_dim, num_prototypes=10, n_local=2)
+        >>> swav = SwAV(enc, num_prototypes=10, n_local=2)
         >>> out = swav.training_step((torch.rand(4, 3, 16, 16), None))
         >>> out["loss"].backward(); swav.on_after_step(1, 10)
         >>> norms = swav.prototypes.weight.detach().norm(dim=1)
@@ -78,14 +77,14 @@ class SwAV(nn.Module):
         kwargs = {"num_prototypes": 4 * setting.num_classes,
                   "freeze_prototypes_steps": setting.steps_per_epoch,
                   "n_local": getattr(kwargs.get("augment"), "n_local", 2), **kwargs}
-        return cls(encoder, encoder.feature_dim, **kwargs)
+        return cls(encoder, **kwargs)
 
     def __init__(
-        self, encoder: nn.Module, feature_dim: int, augment: nn.Module | None = None,
+        self, encoder: nn.Module, augment: nn.Module | None = None,
         proj_dim: int = 128, hidden_dim: int | None = None, num_prototypes: int = 100,
         temperature: float = 0.1, epsilon: float = 0.05, sinkhorn_iterations: int = 3,
         n_global: int = 2, n_local: int = 4, freeze_prototypes_steps: int = 0,
-        queue_length: int = 0, queue_start_step: int = 0, equal_partition: bool = True,
+        queue_size: int = 0, queue_start_step: int = 0, equal_partition: bool = True,
     ) -> None:
         super().__init__()
         if not temperature > 0 or not epsilon > 0:
@@ -95,11 +94,12 @@ class SwAV(nn.Module):
         if n_global + n_local < 2:
             raise ValueError("the swapped prediction needs at least 2 views; "
                              f"got n_global={n_global}, n_local={n_local}")
-        if num_prototypes < 2 or queue_length < 0:
-            raise ValueError(f"need num_prototypes >= 2 and queue_length >= 0; "
-                             f"got {num_prototypes}, {queue_length}")
-        self.encoder, self.feature_dim, self.augment = encoder, feature_dim, augment
-        self.projector = MLPHead(feature_dim, hidden_dim or feature_dim, proj_dim)
+        if num_prototypes < 2 or queue_size < 0:
+            raise ValueError(f"need num_prototypes >= 2 and queue_size >= 0; "
+                             f"got {num_prototypes}, {queue_size}")
+        self.encoder, self.augment = encoder, augment
+        d = encoder.feature_dim
+        self.projector = MLPHead(d, hidden_dim or d, proj_dim)
         self.prototypes = nn.Linear(proj_dim, num_prototypes, bias=False)  # rows: c_1..c_K
         self.normalize_prototypes()
         self.temperature, self.epsilon = temperature, epsilon
@@ -109,7 +109,7 @@ class SwAV(nn.Module):
         self.queue_start_step, self.equal_partition = queue_start_step, equal_partition
         # buffers: they follow the method to its device and into checkpoints
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
-        self.register_buffer("queue", torch.zeros(n_global, queue_length, proj_dim))
+        self.register_buffer("queue", torch.zeros(n_global, queue_size, proj_dim))
         self.register_buffer("queue_filled", torch.zeros((), dtype=torch.long))
 
     @torch.no_grad()
@@ -118,23 +118,21 @@ class SwAV(nn.Module):
         w = self.prototypes.weight
         w.copy_(F.normalize(w, dim=1))
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's features (B, encoder.feature_dim) of a batch of images."""
+        return self.encoder(x)
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Unit-norm embeddings (B, proj_dim) of a batch of images (B, C, H, W)."""
-        h = self.encoder(x)  # (B, feature_dim)
-        _check_features(h, self.feature_dim, self.encoder)
-        return F.normalize(self.projector(h), dim=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Prototype scores (B, K): cosine similarities of the embeddings to the prototypes."""
-        return self.prototypes(self.embed(x))
+        return F.normalize(self.projector(self.encoder(x)), dim=1)
 
     @torch.no_grad()
     def assign(self, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        """(N,) index of the best-scoring prototype of each image of x (N, C, H, W)."""
+        """(N,) index of the prototype closest (in cosine) to each image of x (N, C, H, W)."""
         was_training = self.training
         self.eval()
         device = self.prototypes.weight.device
-        out = torch.cat([self(x[i:i + batch_size].to(device)).argmax(1)
+        out = torch.cat([self.prototypes(self.embed(x[i:i + batch_size].to(device))).argmax(1)
                          for i in range(0, len(x), batch_size)])
         self.train(was_training)
         return out
@@ -155,10 +153,9 @@ class SwAV(nn.Module):
 
     def training_step(self, batch) -> dict:
         x = image_batch(batch, self)  # (B, C, H, W); labels are ignored
-        if self.augment is None:
-            size = x.shape[-1]
-            # Built here because only now do we know the image size; no parameters inside.
-            self.augment = MultiCrop(size, max(size // 2, 1), self.n_global, self.n_local)
+        self.augment = default_augment(  # built on first use, for the image size
+            self.augment, lambda size: MultiCrop(size, [max(s // 2, 1) for s in size],
+                                                 self.n_global, self.n_local), x)
         views = self.augment(x)  # n_global global crops, then the local crops
         if len(views) < max(self.n_global, 2):
             raise ValueError(f"the augmentation gave {len(views)} views; SwAV needs at least "

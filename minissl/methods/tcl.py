@@ -108,8 +108,8 @@ class TimeContrastive(nn.Module):
     ignored); :func:`minissl.train.fit` takes a tensor (N, S, T).
 
     Args:
-        encoder: maps windows (B, S, window) to (B, feature_dim), e.g. :class:`WindowEncoder`.
-        feature_dim: the encoder's output size.
+        encoder: maps windows (B, S, window) to (B, encoder.feature_dim), e.g.
+            :class:`WindowEncoder`.
         window: W, samples per window.
         max_offset: the largest shift of a positive, in samples.
         windows_per_sequence: anchors drawn from each series per step.
@@ -118,13 +118,13 @@ class TimeContrastive(nn.Module):
 
     Example:
         >>> enc = WindowEncoder(2, 4, hidden=8, dim=6)
-        >>> model = TimeContrastive(enc, 6, window=4, proj_dim=3)
+        >>> model = TimeContrastive(enc, window=4, proj_dim=3)
         >>> out = model.training_step((torch.randn(3, 2, 12), None))
         >>> out["loss"].backward(); sorted(out)
         ['acc', 'loss']
     """
 
-    def __init__(self, encoder: nn.Module, feature_dim: int, window: int, max_offset: int = 2,
+    def __init__(self, encoder: nn.Module, window: int, max_offset: int = 2,
                  windows_per_sequence: int = 4, proj_dim: int = 32,
                  temperature: float = 0.1) -> None:
         super().__init__()
@@ -136,8 +136,8 @@ class TimeContrastive(nn.Module):
         self.encoder = encoder
         self.window, self.max_offset = window, max_offset
         self.windows_per_sequence, self.temperature = windows_per_sequence, temperature
-        self.head = nn.Sequential(nn.Linear(feature_dim, feature_dim), nn.ReLU(),
-                                  nn.Linear(feature_dim, proj_dim))
+        d = encoder.feature_dim
+        self.head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, proj_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)  # (B, feature_dim)

@@ -59,15 +59,14 @@ class Inpainting(nn.Module):
     (the paper's reconstruction loss, Eq. 1; its adversarial term is left out).
 
     Args:
-        encoder: a backbone mapping (B, C, H, W) to (B, feature_dim).
-        feature_dim: the encoder's output size.
+        encoder: a backbone mapping (B, C, H, W) to (B, encoder.feature_dim).
         image_size: side of the (square) images.
         channels: image channels.
         patch, ratio, central: how :func:`mask_patches` hides pixels.
 
     Example:
-        >>> enc = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        >>> m = Inpainting(enc, 8, image_size=16, patch=4)
+        >>> from minissl.nn import ConvNet
+        >>> m = Inpainting(ConvNet(width=4), image_size=16, patch=4)
         >>> m.training_step((torch.rand(2, 3, 16, 16), None))["loss"].shape
         torch.Size([])
     """
@@ -76,9 +75,9 @@ class Inpainting(nn.Module):
     def for_setting(cls, encoder: nn.Module, setting, **kwargs) -> Inpainting:
         """Built for the run's image size and channels (see :mod:`minissl.methods.setting`)."""
         kwargs = {"image_size": setting.image_size, "channels": setting.channels, **kwargs}
-        return cls(encoder, encoder.feature_dim, **kwargs)
+        return cls(encoder, **kwargs)
 
-    def __init__(self, encoder: nn.Module, feature_dim: int, image_size: int = 32,
+    def __init__(self, encoder: nn.Module, image_size: int = 32,
                  channels: int = 3, patch: int = 8, ratio: float = 0.25, central: bool = False,
                  width: int = 32):
         super().__init__()
@@ -89,7 +88,7 @@ class Inpainting(nn.Module):
         s = image_size // 8
         up = nn.Upsample(scale_factor=2)  # no weights: safe to reuse
         self.decoder = nn.Sequential(  # (B, D) -> (B, width, S/8, S/8) -> (B, C, S, S)
-            nn.Linear(feature_dim, width * s * s), nn.Unflatten(1, (width, s, s)),
+            nn.Linear(encoder.feature_dim, width * s * s), nn.Unflatten(1, (width, s, s)),
             up, nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
             up, nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
             up, nn.Conv2d(width, channels, 3, padding=1), nn.Sigmoid(),  # pixels in [0, 1]

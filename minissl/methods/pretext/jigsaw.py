@@ -160,18 +160,17 @@ class Jigsaw(nn.Module):
     across tile borders. Pass ``siamese=True`` to get the paper's design.
 
     Args:
-        encoder: a backbone mapping (B, C, H, W) to (B, feature_dim).
-        feature_dim: the encoder's output size.
+        encoder: a backbone mapping (B, C, H, W) to (B, encoder.feature_dim).
         grid: tiles per side.
         n_permutations: number of classes (a fixed set from :func:`jigsaw_permutations`).
+        hidden_dim: hidden width of the MLP head.
         siamese: encode each tile on its own and classify their concatenated features.
         border: pixels blanked along each tile's edge (see :func:`jigsaw_batch`).
         seed: chooses the permutation set.
 
     Example:
-        >>> enc = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1),
-        ...                     nn.Flatten())
-        >>> m = Jigsaw(enc, 8, grid=2, n_permutations=10)
+        >>> from minissl.nn import ConvNet
+        >>> m = Jigsaw(ConvNet(width=4), grid=2, n_permutations=10)
         >>> m.training_step((torch.rand(4, 3, 8, 8), None))["loss"].requires_grad
         True
     """
@@ -179,16 +178,16 @@ class Jigsaw(nn.Module):
     @classmethod
     def for_setting(cls, encoder: nn.Module, setting, **kwargs) -> Jigsaw:
         """The permutation set drawn with the run's seed (see :mod:`minissl.methods.setting`)."""
-        return cls(encoder, encoder.feature_dim, **{"seed": setting.seed, **kwargs})
+        return cls(encoder, **{"seed": setting.seed, **kwargs})
 
-    def __init__(self, encoder: nn.Module, feature_dim: int, grid: int = 2,
-                 n_permutations: int = 24, hidden: int = 256, siamese: bool = False,
+    def __init__(self, encoder: nn.Module, grid: int = 2,
+                 n_permutations: int = 24, hidden_dim: int = 256, siamese: bool = False,
                  border: int = 0, seed: int = 0):
         super().__init__()
         self.encoder, self.grid, self.siamese, self.border = encoder, grid, siamese, border
         self.register_buffer("permutations", jigsaw_permutations(grid, n_permutations, seed))
-        in_dim = feature_dim * grid * grid if siamese else feature_dim
-        self.head = MLPHead(in_dim, hidden, n_permutations, hidden_bias=True)
+        in_dim = encoder.feature_dim * (grid * grid if siamese else 1)
+        self.head = MLPHead(in_dim, hidden_dim, n_permutations, hidden_bias=True)
         self.generator = None  # set a torch.Generator to make the shuffles reproducible
 
     def training_step(self, batch) -> dict:

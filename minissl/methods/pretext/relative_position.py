@@ -70,15 +70,16 @@ class RelativePosition(nn.Module):
     is what makes the task solvable, which is the point.
 
     Args:
-        encoder: a backbone mapping (B, C, h, w) to (B, feature_dim); must accept small patches.
-        feature_dim: the encoder's output size.
+        encoder: a backbone mapping (B, C, h, w) to (B, encoder.feature_dim); must accept
+            small patches.
         grid, gap, jitter: how :func:`relative_position_batch` cuts patches.
+        hidden_dim: hidden width of the MLP head.
         patch_size: if set, patches are resized to this side before the encoder (a backbone
             evaluated on full images then sees objects at a closer scale).
 
     Example:
-        >>> enc = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        >>> out = RelativePosition(enc, 8).training_step((torch.rand(2, 3, 32, 32), None))
+        >>> from minissl.nn import ConvNet
+        >>> out = RelativePosition(ConvNet(width=4)).training_step((torch.rand(2, 3, 32, 32), None))
         >>> out["loss"].requires_grad
         True
     """
@@ -98,14 +99,14 @@ class RelativePosition(nn.Module):
             kwargs["jitter"] = min(kwargs.get("jitter", 1), kwargs["gap"] // 2)
         if hasattr(encoder, "patchify"):
             kwargs = {"patch_size": size, **kwargs}
-        return cls(encoder, encoder.feature_dim, **kwargs)
+        return cls(encoder, **kwargs)
 
-    def __init__(self, encoder: nn.Module, feature_dim: int, grid: int = 3, gap: int = 2,
-                 jitter: int = 1, hidden: int = 256, patch_size: int | None = None):
+    def __init__(self, encoder: nn.Module, grid: int = 3, gap: int = 2,
+                 jitter: int = 1, hidden_dim: int = 256, patch_size: int | None = None):
         super().__init__()
         self.encoder, self.grid, self.gap, self.jitter = encoder, grid, gap, jitter
         self.patch_size = patch_size
-        self.head = MLPHead(2 * feature_dim, hidden, 8, hidden_bias=True)
+        self.head = MLPHead(2 * encoder.feature_dim, hidden_dim, 8, hidden_bias=True)
         self.generator = None  # set a torch.Generator to make the patches reproducible
 
     def training_step(self, batch) -> dict:

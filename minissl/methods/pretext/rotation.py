@@ -48,21 +48,20 @@ class RotationPrediction(nn.Module):
     is the reason the task teaches something about objects.
 
     Args:
-        encoder: a backbone mapping (B, C, H, W) to (B, feature_dim).
-        feature_dim: the encoder's output size.
-        hidden: width of the MLP head.
+        encoder: a backbone mapping (B, C, H, W) to (B, encoder.feature_dim).
+        hidden_dim: hidden width of the MLP head.
 
     Example:
-        >>> enc = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        >>> out = RotationPrediction(enc, 8).training_step((torch.rand(2, 3, 8, 8), None))
+        >>> from minissl.nn import ConvNet
+        >>> out = RotationPrediction(ConvNet(width=4)).training_step((torch.rand(2, 3, 8, 8), None))
         >>> sorted(out)
         ['acc', 'loss']
     """
 
-    def __init__(self, encoder: nn.Module, feature_dim: int, hidden: int = 256):
+    def __init__(self, encoder: nn.Module, hidden_dim: int = 256):
         super().__init__()
         self.encoder = encoder
-        self.head = MLPHead(feature_dim, hidden, 4, hidden_bias=True)
+        self.head = MLPHead(encoder.feature_dim, hidden_dim, 4, hidden_bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))  # (B, 4) rotation logits
