@@ -112,5 +112,4 @@ class Inpainting(nn.Module):
         return {"loss": self.masked_mse(pred, x, mask)}
 
 
-
 #: (row, column) step from the centre cell to neighbour ``label``, in raster order.
