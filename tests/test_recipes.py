@@ -152,8 +152,9 @@ def test_generic_modules_never_branch_on_a_method_or_data_set_name():
 
     names = {*methods.available(), *recipes.RECIPES, *data.available()}
     root = Path(minissl.__file__).parent
-    for module in ["recipes.py", "bench.py", "evaluate.py",
-                   *(f"train/{p.name}" for p in (root / "train").glob("*.py"))]:
+    for module in ["recipes.py", "bench.py",
+                   *(f"{d}/{p.name}" for d in ("train", "evaluate")
+                     for p in (root / d).glob("*.py"))]:
         tree = ast.parse((root / module).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Compare):
