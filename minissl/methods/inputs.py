@@ -1,4 +1,9 @@
-"""The check every image method's ``training_step`` makes of the batch it is given.
+"""What a method trains on: its ``inputs`` (one of :data:`INPUTS`), and the image batch check.
+
+Every method class says in its own file what its ``training_step`` is given, as a class
+attribute ``inputs``: ``"images"`` (batches (N, C, H, W)), ``"tokens"`` (token ids) or
+``"signals"`` (one-dimensional signals); code that handles any method (the command line)
+reads it instead of knowing methods by name.
 
 :func:`minissl.train.fit` checks every batch where the data enters; a method called
 directly (in a notebook, in a test, in someone else's loop) checks its own input with
@@ -21,6 +26,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+INPUTS = ("images", "tokens", "signals")  # what a method's training_step may be given
 
 
 def image_batch(batch, method: nn.Module, size: int | None = None) -> torch.Tensor:

@@ -39,6 +39,7 @@ class SimSiam(nn.Module):
         >>> [g.get("fixed_lr", False) for g in model.param_groups()]
         [False, False, True, True]
     """
+    inputs = "images"  # what training_step is given (minissl.methods.inputs)
 
     def __init__(
         self, encoder: nn.Module, feature_dim: int, augment: nn.Module | None = None,

@@ -122,6 +122,7 @@ class TimeContrastive(nn.Module):
         >>> out["loss"].backward(); sorted(out)
         ['acc', 'loss']
     """
+    inputs = "signals"  # what training_step is given (minissl.methods.inputs)
 
     def __init__(self, encoder: nn.Module, feature_dim: int, window: int, max_offset: int = 2,
                  windows_per_sequence: int = 4, proj_dim: int = 32,

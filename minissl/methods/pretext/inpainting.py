@@ -71,6 +71,7 @@ class Inpainting(nn.Module):
         >>> m.training_step((torch.rand(2, 3, 16, 16), None))["loss"].shape
         torch.Size([])
     """
+    inputs = "images"  # what training_step is given (minissl.methods.inputs)
 
     @classmethod
     def for_setting(cls, encoder: nn.Module, setting, **kwargs) -> Inpainting:
