@@ -80,20 +80,17 @@ def method_class(name: str):
     return cls
 
 
-def parse_value(text: str):
+def parse_pair(text: str) -> tuple:
+    """``KEY=VALUE`` of --method-arg; VALUE becomes an int, a float, True, False, None or text."""
+    key, sep, value = (part.strip() for part in text.partition("="))
+    if not sep or not key:
+        raise SystemExit(f"--method-arg expects KEY=VALUE (e.g. temperature=0.2), got {text!r}")
     for cast in (int, float):
         try:
-            return cast(text)
+            return key, cast(value)
         except ValueError:
             pass
-    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
-
-
-def parse_pair(text: str):
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise SystemExit(f"--method-arg expects KEY=VALUE (e.g. temperature=0.2), got {text!r}")
-    return key.strip(), parse_value(value.strip())
+    return key, {"true": True, "false": False, "none": None}.get(value.lower(), value)
 
 
 # Constructor arguments `train` fills in itself; they cannot be given as text.

@@ -25,8 +25,8 @@ from minissl.evaluate.metrics import classification_metrics
 from minissl.evaluate.probe import LinearClassifier, ProbeResult, linear_probe
 from minissl.evaluate.summary import epochs_for_steps, evaluate_encoder, label_efficiency, ridge_r2
 
-__all__ = [
-    "FineTuneResult", "LinearClassifier", "ProbeResult", "classification_metrics",
-    "epochs_for_steps", "evaluate_encoder", "extract_features", "fine_tune", "knn_accuracy",
-    "knn_predict", "label_efficiency", "linear_probe", "ridge_r2",
+__all__ = [  # in the order of the API page
+    "extract_features", "knn_predict", "knn_accuracy", "LinearClassifier", "ProbeResult",
+    "linear_probe", "FineTuneResult", "fine_tune", "classification_metrics", "epochs_for_steps",
+    "label_efficiency", "ridge_r2", "evaluate_encoder",
 ]

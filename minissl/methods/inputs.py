@@ -27,7 +27,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-INPUTS = ("images", "tokens", "signals")  # what a method's training_step may be given
+#: What a method's ``training_step`` may be given: the values of its ``inputs``.
+INPUTS = ("images", "tokens", "signals")
 
 
 def image_batch(batch, method: nn.Module, size: int | None = None) -> torch.Tensor:

@@ -35,5 +35,5 @@ from minissl.widgets.augmentation import (
 from minissl.widgets.explorer import ENV_VAR, Explorer, slider_explorer
 from minissl.widgets.latent import latent_explorer
 
-__all__ = ["AUGMENTATION_SLIDERS", "ENV_VAR", "Explorer", "slider_explorer",
-           "augmentation_explorer", "build_augmentation", "latent_explorer"]
+__all__ = ["ENV_VAR", "Explorer", "slider_explorer", "augmentation_explorer",
+           "build_augmentation", "latent_explorer", "AUGMENTATION_SLIDERS"]
