@@ -12,7 +12,6 @@ them. A module is imported the first time it is used, so ``import minissl`` stay
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import pkgutil
 
@@ -29,12 +28,12 @@ def __getattr__(name: str):
     # an explicit `import minissl.data`.
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
-    if name.startswith("__"):  # e.g. inspect looking for __wrapped__: no suggestion
+    if name.startswith("_"):  # private names (inspect's __wrapped__, IPython's probes)
         raise AttributeError(f"module 'minissl' has no attribute {name!r}")
-    close = difflib.get_close_matches(name, _SUBMODULES, n=1)
-    hint = f"; did you mean minissl.{close[0]}?" if close else ""
-    raise AttributeError(f"module 'minissl' has no attribute {name!r}{hint} "
-                         f"(modules: {', '.join(_SUBMODULES)})")
+    from minissl.utils import did_you_mean  # only now: it imports torch
+
+    raise AttributeError(f"module 'minissl' has no attribute {name!r}."
+                         f"{did_you_mean(name, _SUBMODULES)} (modules: {', '.join(_SUBMODULES)})")
 
 
 def __dir__() -> list[str]:

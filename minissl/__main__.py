@@ -1,3 +1,5 @@
+"""``python -m minissl``: runs :func:`minissl.cli.main` on the command line."""
+
 import sys
 
 from minissl.cli import main

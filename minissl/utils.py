@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -103,12 +103,15 @@ def check_shape(x: torch.Tensor, pattern: tuple, name: str = "input") -> None:
         raise ValueError(f"{name} must have shape ({want}); got {tuple(x.shape)}")
 
 
-def did_you_mean(name: str, valid: Iterable[str]) -> str:
+def did_you_mean(name: str, valid: Iterable[str], normalise: Callable[[str], str] | None = None
+                 ) -> str:
     """The hint that ends an error about a misspelt name: the closest valid name, if any.
 
     Args:
         name: the name that was given (callers normalise its case first where that matters).
         valid: the names that would have worked.
+        normalise: compare ``name`` with ``normalise(v)`` of each valid name ``v`` (e.g.
+            ``str.lower``); the hint still shows ``v``.
 
     Returns:
         ``" Did you mean 'x'?"`` for the closest match, or ``""`` when none is close.
@@ -118,9 +121,12 @@ def did_you_mean(name: str, valid: Iterable[str]) -> str:
         " Did you mean 'simclr'?"
         >>> did_you_mean("xyz", ["simclr", "moco"])
         ''
+        >>> did_you_mean("simclear", ["SimCLR", "MoCo"], normalise=str.lower)
+        " Did you mean 'SimCLR'?"
     """
-    close = difflib.get_close_matches(name, list(valid), n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    shown = {(normalise or str)(v): v for v in valid}
+    close = difflib.get_close_matches(name, list(shown), n=1)
+    return f" Did you mean {shown[close[0]]!r}?" if close else ""
 
 
 def to_numpy(x) -> np.ndarray:

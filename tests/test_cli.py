@@ -42,6 +42,38 @@ def test_unknown_method_and_missing_data_say_what_to_do(tmp_path):
                   "--data-root", str(tmp_path)])
 
 
+def test_what_train_builds_is_read_from_the_methods(tmp_path, capsys):
+    # Each method says what it trains on; only image methods with a recipe or a for_setting
+    # are built, and the refusals name the reason.
+    import torch
+
+    from minissl import data, methods, recipes
+    from minissl.cli.args import image_methods
+    from minissl.cli.commands import make_method
+    from minissl.methods.inputs import INPUTS
+
+    assert all(getattr(methods, n).inputs in INPUTS for n in methods.available())
+    assert [n for n, recipe in image_methods().items() if not recipe] == ["Supervised"]
+    for name, kind in [("gpt", "tokens"), ("cpc", "signals"), ("time_contrastive", "signals")]:
+        with pytest.raises(SystemExit, match=f"trains on {kind}, not images"):
+            cli.main(["train", name, *TINY])
+    for name in ("gan", "pseudo_label"):
+        with pytest.raises(SystemExit, match="cannot build .* from the command line"):
+            cli.main(["train", name, *TINY])
+    # Supervised builds from its for_setting: the same weights as built by hand.
+    train = data.load("shapes", "train", n=32, size=16)
+    built, config = make_method(methods.Supervised, train, backbone="convnet", width=4, seed=3,
+                                lr=None, extra={})
+    torch.manual_seed(3)
+    encoder = recipes.make_encoder(train, backbone="convnet", width=4)
+    by_hand = methods.Supervised(encoder, num_classes=train.num_classes)
+    assert config is None and built.head.out_features == train.num_classes
+    assert all(torch.equal(a, b) for a, b in zip(built.state_dict().values(),
+                                                 by_hand.state_dict().values(), strict=True))
+    assert cli.main(["train", "supervised", *TINY, "--epochs", "1"]) == 0
+    assert "done:" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("method", ["simclr", "moco"])
 def test_gpu_command_path_on_cifar10_files_with_a_tiny_budget(method, tmp_path, capsys):
     # The full-profile command of the contrastive chapter (ResNet-18, bf16 autocast,
@@ -80,7 +112,7 @@ def test_wrong_data_set_names_list_the_valid_ones(tmp_path):
         cli.main(["bench", "--dataset", "cifar", "--out", str(tmp_path)])
     with pytest.raises(SystemExit, match=r"--methods: no recipe for method 'simclrr'.*'simclr'"):
         cli.main(["bench", "--methods", "byol,simclrr", "--out", str(tmp_path)])
-    with pytest.raises(SystemExit, match="BERT is a language model"):
+    with pytest.raises(SystemExit, match="BERT trains on tokens, not images"):
         cli.main(["train", "bert"])
 
 

@@ -24,9 +24,11 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from minissl import augment, cli, data, recipes  # noqa: E402
+from minissl import augment, data, recipes  # noqa: E402
 from minissl import evaluate as ev  # noqa: E402
 from minissl import train as T  # noqa: E402
+from minissl.cli.args import method_args, method_class  # noqa: E402
+from minissl.cli.parser import make_parser  # noqa: E402
 from minissl.data import ImageDataset  # noqa: E402
 from minissl.losses import (  # noqa: E402
     gaussian_kl,
@@ -560,7 +562,7 @@ def parse(argv):
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):
-            return cli._parser().parse_args(argv), ""
+            return make_parser().parse_args(argv), ""
     except SystemExit:
         return None, stderr.getvalue()
 
@@ -590,10 +592,10 @@ def test_cli_budgets_are_numbers_in_range_or_refused_by_name(option, text):
        st.sampled_from(["0.2", "abc", "3", "true", "1.5", "", "none", "-1"]),
        st.booleans())
 def test_cli_method_args_are_checked_against_the_method(method, key, value, with_equals):
-    cls = cli._method_class(method)
+    cls = method_class(method)
     text = f"{key}={value}" if with_equals else key
     try:
-        out = cli._method_args(cls, [text])
+        out = method_args(cls, [text])
     except SystemExit as err:
         message = str(err)
         assert message.startswith("--method-arg"), message

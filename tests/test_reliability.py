@@ -365,7 +365,7 @@ def supervised(num_classes=3):
 
     torch.manual_seed(0)
     encoder = ConvNet(in_channels=3, width=4)
-    return Supervised(encoder, encoder.feature_dim, num_classes=num_classes)
+    return Supervised(encoder, num_classes=num_classes)
 
 
 @pytest.mark.parametrize("images, labels, error, text", [
@@ -469,8 +469,9 @@ def test_cli_method_args_are_checked_with_suggestions(arg, text):
 
 
 def test_cli_method_arg_int_for_a_float_is_accepted():
-    assert cli._method_args(cli._method_class("simclr"), ["temperature=1"]) == \
-        {"temperature": 1.0}
+    from minissl.cli.args import method_args, method_class
+
+    assert method_args(method_class("simclr"), ["temperature=1"]) == {"temperature": 1.0}
 
 
 def test_cli_refused_runs_write_nothing_and_fresh_starts_again(tmp_path, capsys, monkeypatch):
@@ -558,7 +559,7 @@ def test_every_public_module_is_reachable_after_import_minissl():
                          cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stderr
     assert {"deploy", "cluster", "generative", "monitor", "cli"} <= set(minissl.__all__)
-    with pytest.raises(AttributeError, match="did you mean minissl.deploy"):
+    with pytest.raises(AttributeError, match="Did you mean 'deploy'"):
         minissl.deplo  # noqa: B018
 
 

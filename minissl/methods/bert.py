@@ -69,6 +69,7 @@ class BERT(nn.Module):
         >>> out["loss"].shape, bert(ids).shape, bert.encoder(ids).shape
         (torch.Size([]), torch.Size([4, 12, 30]), torch.Size([4, 16]))
     """
+    inputs = "tokens"  # what training_step is given (minissl.methods.inputs)
 
     def __init__(
         self, vocab_size: int, dim: int = 128, depth: int = 2, heads: int = 4,

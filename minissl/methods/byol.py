@@ -44,6 +44,7 @@ class BYOL(nn.Module):
         >>> byol.momentum_at(0, 10), byol.momentum_at(10, 10)
         (0.996, 1.0)
     """
+    inputs = "images"  # what training_step is given (minissl.methods.inputs)
 
     def __init__(
         self, encoder: nn.Module, augment: nn.Module | None = None,

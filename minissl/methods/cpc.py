@@ -197,6 +197,7 @@ class CPC(nn.Module):
         >>> out["loss"].backward(); sorted(out)
         ['acc', 'loss']
     """
+    inputs = "signals"  # what training_step is given (minissl.methods.inputs)
 
     def __init__(self, encoder: CPCEncoder | None = None, prediction_steps: int = 6,
                  in_channels: int = 1, width: int = 64, context_dim: int = 64,

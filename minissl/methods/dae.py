@@ -116,6 +116,7 @@ class DenoisingAE(nn.Module):
         >>> out["loss"].shape, dae.encoder.feature_dim
         (torch.Size([]), 16)
     """
+    inputs = "images"  # what training_step is given (minissl.methods.inputs)
 
     @classmethod
     def for_setting(cls, encoder: nn.Module, setting, **kwargs) -> DenoisingAE:

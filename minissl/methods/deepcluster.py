@@ -116,6 +116,7 @@ class DeepCluster(nn.Module):
         >>> out["loss"].shape, out["clusters_used"], len(dc.rounds)
         (torch.Size([]), 4.0, 1)
     """
+    inputs = "images"  # what training_step is given (minissl.methods.inputs)
 
     @classmethod
     def for_setting(cls, encoder: nn.Module, setting, **kwargs) -> DeepCluster:

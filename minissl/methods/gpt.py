@@ -41,6 +41,7 @@ class GPT(nn.Module):
         >>> gpt.generate(torch.tensor([5, 6]), max_new_tokens=4, seed=0).shape
         torch.Size([6])
     """
+    inputs = "tokens"  # what training_step is given (minissl.methods.inputs)
 
     def __init__(
         self, vocab_size: int, dim: int = 128, depth: int = 2, heads: int = 4,

@@ -1,4 +1,9 @@
-"""The checks every method's ``training_step`` makes of the batch it is given.
+"""What a method trains on (its ``inputs``, one of :data:`INPUTS`) and the checks of its batches.
+
+Every method class says in its own file what its ``training_step`` is given, as a class
+attribute ``inputs``: ``"images"`` (batches (N, C, H, W)), ``"tokens"`` (token ids) or
+``"signals"`` (one-dimensional signals); code that handles any method (the command line)
+reads it instead of knowing methods by name.
 
 :func:`minissl.train.fit` checks every batch where the data enters; a method called
 directly (in a notebook, in a test, in someone else's loop) checks its own input with
@@ -22,6 +27,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+#: What a method's ``training_step`` may be given: the values of its ``inputs``.
+INPUTS = ("images", "tokens", "signals")
 
 
 def image_batch(batch, method: nn.Module, size: int | None = None,

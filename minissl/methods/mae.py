@@ -85,6 +85,7 @@ class MAE(nn.Module):
         >>> mae.encoder(torch.rand(4, 1, 8, 8)).shape
         torch.Size([4, 16])
     """
+    inputs = "images"  # what training_step is given (minissl.methods.inputs)
 
     @classmethod
     def for_setting(cls, encoder: TinyViT, setting, **kwargs) -> MAE:

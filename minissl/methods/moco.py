@@ -65,6 +65,7 @@ class MoCo(nn.Module):
         >>> out["loss"].shape, int(moco.queue_ptr)
         (torch.Size([]), 4)
     """
+    inputs = "images"  # what training_step is given (minissl.methods.inputs)
 
     def __init__(
         self, encoder: nn.Module, augment: nn.Module | None = None,

@@ -36,6 +36,7 @@ class SimCLR(nn.Module):
         >>> sorted(out), out["loss"].shape
         (['loss', 'pos_acc'], torch.Size([]))
     """
+    inputs = "images"  # what training_step is given (minissl.methods.inputs)
 
     def __init__(
         self, encoder: nn.Module, augment: nn.Module | None = None,

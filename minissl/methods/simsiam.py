@@ -40,6 +40,7 @@ class SimSiam(nn.Module):
         >>> [g.get("fixed_lr", False) for g in model.param_groups()]
         [False, False, True, True]
     """
+    inputs = "images"  # what training_step is given (minissl.methods.inputs)
 
     def __init__(
         self, encoder: nn.Module, augment: nn.Module | None = None,

@@ -34,6 +34,7 @@ class Supervised(nn.Module):
         >>> model.predict(torch.rand(5, 1, 8, 8)).shape
         torch.Size([5])
     """
+    inputs = "images"  # what training_step is given (minissl.methods.inputs)
 
     def __init__(
         self,
@@ -45,6 +46,11 @@ class Supervised(nn.Module):
         self.encoder = encoder
         self.head = nn.Linear(encoder.feature_dim, num_classes)
         self.augment = augment
+
+    @classmethod
+    def for_setting(cls, encoder: nn.Module, setting, **arguments) -> Supervised:
+        """Around ``encoder`` with a head for the run's classes (:mod:`minissl.methods.setting`)."""
+        return cls(encoder, **{"num_classes": setting.num_classes, **arguments})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))  # (B, K) logits
@@ -107,6 +113,7 @@ class PseudoLabel(Supervised):
         >>> sorted(out)
         ['acc', 'alpha', 'loss', 'loss_labeled', 'loss_pseudo', 'mask_rate']
     """
+    for_setting = None  # its labelled examples are given in Python: no build from a Setting
 
     def __init__(
         self,

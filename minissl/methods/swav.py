@@ -66,6 +66,7 @@ class SwAV(nn.Module):
         >>> out["loss"].shape, bool(torch.allclose(norms, torch.ones(10)))
         (torch.Size([]), True)
     """
+    inputs = "images"  # what training_step is given (minissl.methods.inputs)
 
     @classmethod
     def for_setting(cls, encoder: nn.Module, setting, **kwargs) -> SwAV:

@@ -123,6 +123,7 @@ class TimeContrastive(nn.Module):
         >>> out["loss"].backward(); sorted(out)
         ['acc', 'loss']
     """
+    inputs = "signals"  # what training_step is given (minissl.methods.inputs)
 
     def __init__(self, encoder: nn.Module, window: int, max_offset: int = 2,
                  windows_per_sequence: int = 4, proj_dim: int = 32,

@@ -87,6 +87,7 @@ class VAE(nn.Module):
         >>> vae.sample(5).shape
         torch.Size([5, 1, 8, 8])
     """
+    inputs = "images"  # what training_step is given (minissl.methods.inputs)
 
     @classmethod
     def for_setting(cls, encoder: nn.Module, setting, **kwargs) -> VAE:

@@ -117,7 +117,6 @@ def _to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-
 def _floats(batch: Any, where: str = "batch") -> Iterator[tuple[str, torch.Tensor]]:
     """The floating-point tensors of a batch, each with a name saying where it sits."""
     if isinstance(batch, torch.Tensor):

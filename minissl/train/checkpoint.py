@@ -362,7 +362,6 @@ def check_checkpoint(method: nn.Module, data: Any, config: TrainConfig) -> int |
     return int(state["step"])
 
 
-
 def _check_train_state(state: Any, path: Path) -> None:
     """A file :func:`fit` can resume from: the entries every checkpoint of it holds."""
     if not isinstance(state, dict):
@@ -372,7 +371,6 @@ def _check_train_state(state: Any, path: Path) -> None:
     if missing:
         raise MinisslError(f"{path} is not a checkpoint of minissl.train.fit (no {missing} "
                            "entries); delete it or use another checkpoint_dir")
-
 
 
 def _current_format(state: dict) -> dict:

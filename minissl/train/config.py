@@ -147,7 +147,6 @@ def _check_fields(cfg: TrainConfig) -> None:
                         f"got {cfg.callback!r}")
 
 
-
 def _validate(cfg: TrainConfig) -> None:
     # Checked before any work, so a typo fails in a second rather than after the data loads.
     choices = {"optimizer": ("adamw", "adam", "sgd"), "schedule": ("cosine", "constant"),

@@ -67,8 +67,6 @@ class _Step(nn.Module):
         return self.method.training_step(batch, phase=phase)
 
 
-# In-memory data goes to a GPU when it takes at most this share of the free memory.
-
 class TrainingInterrupted(KeyboardInterrupt):
     """:func:`fit` was stopped by Ctrl-C (or SIGTERM under the command line).
 
@@ -82,9 +80,6 @@ class TrainingInterrupted(KeyboardInterrupt):
                  checkpoint: Path | None):
         super().__init__(message)
         self.step, self.saved_step, self.checkpoint = step, saved_step, checkpoint
-
-
-
 
 
 def fit(method: nn.Module, data: Any, config: TrainConfig | None = None, **overrides) -> History:

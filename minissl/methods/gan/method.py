@@ -56,6 +56,7 @@ class GAN(nn.Module):
         >>> gan.sample(3, y=torch.tensor([0, 1, 1]), truncation=0.5).shape
         torch.Size([3, 1, 8, 8])
     """
+    inputs = "images"  # what training_step is given (minissl.methods.inputs)
 
     def __init__(self, generator: nn.Module, discriminator: Discriminator, *,
                  loss: str = "hinge", rotation: bool = False,

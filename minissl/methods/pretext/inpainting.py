@@ -70,6 +70,7 @@ class Inpainting(nn.Module):
         >>> m.training_step((torch.rand(2, 3, 16, 16), None))["loss"].shape
         torch.Size([])
     """
+    inputs = "images"  # what training_step is given (minissl.methods.inputs)
 
     @classmethod
     def for_setting(cls, encoder: nn.Module, setting, **kwargs) -> Inpainting:
@@ -109,7 +110,6 @@ class Inpainting(nn.Module):
         x_masked, mask = mask_patches(x, self.patch, self.ratio, self.central, self.generator)
         pred = self(x_masked)  # (B, C, H, W)
         return {"loss": self.masked_mse(pred, x, mask)}
-
 
 
 #: (row, column) step from the centre cell to neighbour ``label``, in raster order.

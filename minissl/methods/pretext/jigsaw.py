@@ -174,6 +174,7 @@ class Jigsaw(nn.Module):
         >>> m.training_step((torch.rand(4, 3, 8, 8), None))["loss"].requires_grad
         True
     """
+    inputs = "images"  # what training_step is given (minissl.methods.inputs)
 
     @classmethod
     def for_setting(cls, encoder: nn.Module, setting, **kwargs) -> Jigsaw:

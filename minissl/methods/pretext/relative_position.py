@@ -83,6 +83,7 @@ class RelativePosition(nn.Module):
         >>> out["loss"].requires_grad
         True
     """
+    inputs = "images"  # what training_step is given (minissl.methods.inputs)
 
     @classmethod
     def for_setting(cls, encoder: nn.Module, setting, **kwargs) -> RelativePosition:

@@ -57,6 +57,7 @@ class RotationPrediction(nn.Module):
         >>> sorted(out)
         ['acc', 'loss']
     """
+    inputs = "images"  # what training_step is given (minissl.methods.inputs)
 
     def __init__(self, encoder: nn.Module, hidden_dim: int = 256):
         super().__init__()
