@@ -228,6 +228,39 @@ def test_confusion_matrix_normalised_cells():
     assert len(fig.axes) == 2
 
 
+# --------------------------------------------------------------------------- diagrams
+
+DIAGRAMS = {
+    "contrastive_diagram": ["SimCLR", "MoCo", "NT-Xent", "projection", "shared weights",
+                            "momentum", "queue", "EMA", "InfoNCE"],
+    "self_distillation_diagram": ["BYOL", "SimSiam", "online", "target", "predictor",
+                                  "stop-gradient", "EMA", "shared weights"],
+    "swav_diagram": ["SwAV", "encoder", "prototype scores", "Sinkhorn", "predict $q_2$",
+                     "predict $q_1$", "swapped"],
+    "language_model_diagram": ["BERT", "GPT", "[MASK]", "bidirectional", "causal", "cat",
+                               "mat", "attention mask"],
+    "autoencoder_diagram": ["Denoising", "corrupt", "Variational", "mean", "sample", "ELBO",
+                            "Masked", "visible patches", "masked"],
+    "gan_diagram": ["GAN", "generator", "discriminator", "real", "fake", "BigGAN",
+                    "class-conditional BN", "projection", "StyleGAN", "mapping",
+                    "modulated convolutions"],
+    "cpc_diagram": ["g_{\\mathrm{enc}}", "g_{\\mathrm{ar}}", "context $c_t$", "$z_{t+1}$",
+                    "InfoNCE", "signal"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(DIAGRAMS))
+def test_diagram_draws_its_labels(name):
+    fig = getattr(viz, name)()
+    assert isinstance(fig, Figure)
+    texts = " | ".join(t.get_text() for t in fig.findobj(matplotlib.text.Text))
+    missing = [word for word in DIAGRAMS[name] if word not in texts]
+    assert not missing, f"{name} lacks {missing}; it draws: {texts}"
+    assert all(not ax.axison for ax in fig.axes)  # a diagram, not a plot
+    plt.close(fig)
+    assert not plt.fignum_exists(fig.number)
+
+
 # --------------------------------------------------------------------------- tables
 
 
