@@ -126,6 +126,31 @@ def test_every_chapter_figure_has_a_caption_and_alt_text(reports, page):
             "caption and mystnb.image.alt metadata")
 
 
+# The block diagram of each method family, by its figure name, in the chapter that introduces it.
+DIAGRAMS = {
+    "fig-diagram-contrastive": "chapters/03_contrastive.html",
+    "fig-diagram-language-model": "chapters/04_predictive_coding.html",
+    "fig-diagram-autoencoder": "chapters/05_autoencoding.html",
+    "fig-diagram-swav": "chapters/06_clustering.html",
+    "fig-diagram-gan": "chapters/07_generative.html",
+    "fig-diagram-self-distillation": "chapters/08_self_prediction.html",
+    "fig-diagram-cpc": "chapters/10_beyond.html",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DIAGRAMS))
+def test_method_diagram_is_shown_with_alt_text(reports, name):
+    # A figure's name becomes the id of its <figure>; the diagram must be drawn and described.
+    page = DIAGRAMS[name]
+    assert page in reports, f"{page} is not in the table of contents"
+    shown = [fig for fig in reports[page].figures() if fig["figure"] == name]
+    assert len(shown) == 1, f"{page}: {len(shown)} figures named {name!r}"
+    fig = shown[0]
+    assert fig["naturalWidth"] > 0 and fig["naturalHeight"] > 0, fig
+    assert fig["alt"].strip(), f"{page}: {name} has no alt text; give its cell mystnb.image.alt"
+    assert fig["caption"].strip(), f"{page}: {name} has no caption"
+
+
 def test_math_is_typeset(reports):
     pages_with_math = [p for p, r in reports.items() if r.math_total]
     assert "book/notation.html" in pages_with_math

@@ -65,6 +65,7 @@ async () => {
             naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight,
             width: box.width, height: box.height,
             hidden: img.offsetParent === null,
+            figure: (img.closest('figure') || {}).id || '',
             caption: ((img.closest('figure') || {querySelector: () => null})
                       .querySelector('figcaption') || {}).textContent || ''};
   }));
