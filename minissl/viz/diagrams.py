@@ -97,7 +97,7 @@ def contrastive_diagram() -> Figure:
         True
         >>> plt.close(fig)
     """
-    fig, (left, right) = _panels(1, 2, (13, 3.1))
+    fig, (left, right) = _panels(2, 1, (9, 7.0))
     _panel(left, "SimCLR", (10, 4), boxes={
         "x": (0.6, 2, "image\n$x$", "data"),
         "v1": (2.2, 3.2, r"view $\tilde x_i$", "data"),
@@ -142,7 +142,7 @@ def self_distillation_diagram() -> Figure:
         ['BYOL', 'SimSiam']
         >>> plt.close(fig)
     """
-    fig, (left, right) = _panels(1, 2, (13, 3.1))
+    fig, (left, right) = _panels(2, 1, (9, 7.0))
     _panel(left, "BYOL", (10.4, 4), boxes={
         "v1": (0.6, 3.2, "view\n$v_1$", "data"),
         "v2": (0.6, 0.8, "view\n$v_2$", "data"),
@@ -226,7 +226,7 @@ def _attention_mask(ax: Axes, x0: float, y0: float, allowed: np.ndarray, tokens:
                 fontsize=7.5)
         ax.text(x0 + (i + 0.5) * cell, y0 + 0.08, tokens[i], ha="left", va="bottom",
                 fontsize=7.5, rotation=50, rotation_mode="anchor")
-    ax.text(x0 + n * cell / 2, y0 - n * cell - 0.25, "attention mask:\nrow attends to column",
+    ax.text(x0 + n * cell / 2, y0 - n * cell - 0.12, "attention mask:\nrow attends to column",
             ha="center", va="top", fontsize=8, color="0.3")
 
 
@@ -241,7 +241,7 @@ def language_model_diagram() -> Figure:
         ['BERT: masked language model', 'GPT: next-token prediction']
         >>> plt.close(fig)
     """
-    fig, axes = _panels(1, 2, (13, 3.9))
+    fig, axes = _panels(2, 1, (9, 8.2))
     models = [
         ("BERT: masked language model", ["the", "[MASK]", "sat", "on", "[MASK]"],
          ["", "cat", "", "", "mat"], "Transformer\n(bidirectional\nattention)",
@@ -251,14 +251,14 @@ def language_model_diagram() -> Figure:
          np.tri(5, dtype=bool), "predict each next token\nfrom the tokens before it"),
     ]
     for ax, (title, inputs, targets, net, allowed, note) in zip(axes, models):
-        boxes = {f"in{i}": (0.6 + i * 1.15, 4.3, tok, "data") for i, tok in enumerate(inputs)}
-        boxes["net"] = (2.9, 2.6, net)
-        boxes |= {f"out{i}": (0.6 + i * 1.15, 0.9, tok, "loss")
+        boxes = {f"in{i}": (0.6 + i * 1.15, 3.9, tok, "data") for i, tok in enumerate(inputs)}
+        boxes["net"] = (2.9, 2.3, net)
+        boxes |= {f"out{i}": (0.6 + i * 1.15, 0.8, tok, "loss")
                   for i, tok in enumerate(targets) if tok}
         arrows = [(f"in{i}", "net") for i in range(len(inputs))]
         arrows += [("net", f"out{i}") for i, tok in enumerate(targets) if tok]
-        _panel(ax, title, (9.6, 5), boxes, arrows, notes=[(2.9, 0.1, note)])
-        _attention_mask(ax, 7.0, 3.9, allowed, inputs)
+        _panel(ax, title, (9.6, 4.4), boxes, arrows, notes=[(6.0, 0.45, note, "left")])
+        _attention_mask(ax, 7.0, 3.7, allowed, inputs)
     return fig
 
 
@@ -273,7 +273,7 @@ def autoencoder_diagram() -> Figure:
         ['Denoising autoencoder', 'Variational autoencoder', 'Masked autoencoder']
         >>> plt.close(fig)
     """
-    fig, axes = _panels(3, 1, (11, 6.6))
+    fig, axes = _panels(3, 1, (10, 6.2))
     _panel(axes[0], "Denoising autoencoder", (13, 2.2), boxes={
         "x": (0.6, 1.5, "clean\n$x$", "data"),
         "c": (2.4, 1.5, "corrupt\n" r"$\tilde x \sim q(\tilde x \mid x)$", "op"),
@@ -319,7 +319,7 @@ def gan_diagram() -> Figure:
         ['GAN', 'BigGAN', 'StyleGAN']
         >>> plt.close(fig)
     """
-    fig, axes = _panels(3, 1, (11, 7.6))
+    fig, axes = _panels(3, 1, (10, 7.0))
     _panel(axes[0], "GAN", (13, 2.4), boxes={
         "z": (0.7, 1.7, "noise $z$", "data"),
         "G": (3.0, 1.7, "generator $G$"),
