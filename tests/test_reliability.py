@@ -504,6 +504,57 @@ def test_cli_refused_runs_write_nothing_and_fresh_starts_again(tmp_path, capsys,
         cli.main(["train", "rotation_prediction", *TINY, "--checkpoint-dir", str(a_file)])
 
 
+def test_cli_refuses_another_backbone_before_writing_and_fresh_replaces_the_old_run(tmp_path):
+    args = ["train", "simclr", *TINY, "--checkpoint-dir", str(tmp_path)]
+    assert cli.main(args) == 0
+    run, last = (tmp_path / "run.json").read_text(), (tmp_path / "last.pt").read_bytes()
+    # The same feature size, other layers: refused before run.json is rewritten.
+    with pytest.raises(MinisslError, match="method.encoder: 'ConvNet' there, 'ResNet18' now"):
+        cli.main([*args, "--backbone", "resnet18"])
+    assert (tmp_path / "run.json").read_text() == run
+    assert (tmp_path / "last.pt").read_bytes() == last
+    # --fresh with another method: the old weights go with the old run.json, even when the
+    # new run stops before its first checkpoint.
+    calls = []
+
+    def stop_at_once(*a, **k):
+        calls.append(1)
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as mp:  # `train` imports fit when it runs
+        mp.setattr(T, "fit", stop_at_once)
+        with pytest.raises(KeyboardInterrupt):
+            cli.main(["train", "rotation_prediction", *TINY, "--checkpoint-dir", str(tmp_path),
+                      "--fresh"])
+    assert calls
+    assert json.loads((tmp_path / "run.json").read_text())["method"] == "RotationPrediction"
+    assert not (tmp_path / "last.pt").exists()
+
+
+def test_a_stop_before_training_names_an_existing_checkpoint(tmp_path):
+    (tmp_path / "last.pt").write_bytes(b"")
+    argv = ["train", "simclr", "--checkpoint-dir", str(tmp_path)]
+    line = cli._interrupted(KeyboardInterrupt(), argv)
+    assert line == (f"stopped before training began; the checkpoint {tmp_path / 'last.pt'} is "
+                    f"unchanged; resume with: python -m minissl train simclr --checkpoint-dir "
+                    f"{tmp_path}")
+    line = cli._interrupted(KeyboardInterrupt(), ["train", "simclr",
+                                                  f"--checkpoint-dir={tmp_path / 'none'}"])
+    assert line == "stopped before training began; nothing was saved"
+
+
+@pytest.mark.parametrize("argv", [
+    ["evaluate", "x", "--labels-per-class", "0"], ["evaluate", "x", "--n-train", "0"],
+    ["evaluate", "x", "--eval-n", "-1"], ["evaluate", "x", "--width", "0"],
+    ["bench", "--epochs", "0"], ["bench", "--width", "0"], ["bench", "--batch-size", "0"],
+])
+def test_evaluate_and_bench_refuse_non_positive_sizes_by_option(argv, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert f"argument {argv[-2]}: expected a whole number >= 1, got '{argv[-1]}'" in err
+
+
 def test_info_shows_the_epochs_train_uses(capsys):
     assert cli.main(["info"]) == 0
     out = capsys.readouterr().out

@@ -79,4 +79,22 @@ def _interrupted(err: KeyboardInterrupt, argv: list[str]) -> str:
                 f"{err.checkpoint}; resume with: {again}")
     if isinstance(err, TrainingInterrupted):
         return f"stopped at step {err.step}; {str(err).split(': ', 1)[-1]}"
+    saved = _checkpoint_in(argv)
+    if saved is not None:  # stopped while a resumed run was loading: its checkpoint is intact
+        return (f"stopped before training began; the checkpoint {saved} is unchanged; "
+                f"resume with: {again}")
     return "stopped before training began; nothing was saved"
+
+
+def _checkpoint_in(argv: list[str]):
+    """The checkpoint file that ``--checkpoint-dir`` in ``argv`` names, if it exists."""
+    from pathlib import Path
+
+    from minissl.train import CHECKPOINT_NAME
+
+    for i, arg in enumerate(argv):
+        folder = (arg.split("=", 1)[1] if arg.startswith("--checkpoint-dir=")
+                  else argv[i + 1] if arg == "--checkpoint-dir" and i + 1 < len(argv) else None)
+        if folder is not None and (Path(folder) / CHECKPOINT_NAME).is_file():
+            return Path(folder) / CHECKPOINT_NAME
+    return None

@@ -72,7 +72,7 @@ def run_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from minissl import data, evaluate, profiles, recipes
-    from minissl.train import TrainConfig, check_checkpoint, fit
+    from minissl.train import CHECKPOINT_NAME, TrainConfig, check_checkpoint, fit
 
     P = profiles.current()
     cls = method_class(args.method)
@@ -127,6 +127,8 @@ def run_train(args: argparse.Namespace) -> int:
         # Refuse a foreign or damaged checkpoint before anything is written next to it.
         check_checkpoint(method, train, cfg)
         folder = Path(args.checkpoint_dir)
+        if args.fresh:  # asked to start afresh: the old run's weights must not outlive run.json
+            (folder / CHECKPOINT_NAME).unlink(missing_ok=True)
         (folder / RUN_FILE).write_text(json.dumps({
             "method": cls.__name__, "dataset": name, "n_train": len(train),
             "image_size": int(train.images.shape[-1]),

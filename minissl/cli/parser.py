@@ -86,16 +86,16 @@ def make_parser() -> argparse.ArgumentParser:
     ev.add_argument("--method", help="check that the checkpoint is of this method (needed only "
                                      "when run.json is missing)")
     ev.add_argument("--dataset", help=f"one of {DATASETS} (default: the one it was trained on)")
-    ev.add_argument("--n-train", type=int, default=None,
+    ev.add_argument("--n-train", type=positive, default=None,
                     help="training images for kNN and the probe (default: as in training)")
-    ev.add_argument("--eval-n", type=int, default=None, help="test images (default: all)")
-    ev.add_argument("--labels-per-class", type=int, default=10,
+    ev.add_argument("--eval-n", type=positive, default=None, help="test images (default: all)")
+    ev.add_argument("--labels-per-class", type=positive, default=10,
                     help="labelled training images per class of the linear probe")
     ev.add_argument("--label-draws", type=positive, default=1,
                     help="draws of the labelled images; the probe's score is their mean")
     ev.add_argument("--backbone", type=str.lower, choices=BACKBONES,
                     help="default: as in training")
-    ev.add_argument("--width", type=int, default=None, help="default: as in training")
+    ev.add_argument("--width", type=positive, default=None, help="default: as in training")
     ev.add_argument("--seed", type=int, default=0, help="seed of the labelled images' choice")
     ev.add_argument("--device", default="auto")
     ev.add_argument("--data-root", default=None)
@@ -109,18 +109,19 @@ def make_parser() -> argparse.ArgumentParser:
     be.add_argument("--dataset", help=f"one of {DATASETS} (default: the profile's)")
     be.add_argument("--backbone", type=str.lower, choices=BACKBONES,
                     help="every method's encoder (default: the profile's; MAE always a ViT)")
-    be.add_argument("--epochs", type=int, default=None,
+    be.add_argument("--epochs", type=positive, default=None,
                     help="pretraining epochs of every method (default: the profile's)")
     be.add_argument("--seeds", type=int, nargs="+", default=[0],
                     help="one run per seed; several give mean ± std (default: 0)")
     be.add_argument("--out", default="bench-results",
                     help="folder of results.csv/.md/.png and of runs/ (finished runs)")
-    be.add_argument("--n-train", type=int, default=None, help="default: the profile's")
-    be.add_argument("--n-test", type=int, default=None, help="default: the profile's")
-    be.add_argument("--image-size", type=int, default=None, help="resize the images")
-    be.add_argument("--width", type=int, default=None, help="backbone width (default: profile)")
-    be.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
-    be.add_argument("--labels-per-class", type=int, default=None,
+    be.add_argument("--n-train", type=positive, default=None, help="default: the profile's")
+    be.add_argument("--n-test", type=positive, default=None, help="default: the profile's")
+    be.add_argument("--image-size", type=positive, default=None, help="resize the images")
+    be.add_argument("--width", type=positive, default=None,
+                    help="backbone width (default: profile)")
+    be.add_argument("--batch-size", type=positive, default=None, help="default: the profile's")
+    be.add_argument("--labels-per-class", type=positive, default=None,
                     help="labels per class of the linear probe (default: 10)")
     be.add_argument("--label-draws", type=positive, default=1,
                     help="draws of the labelled images per run; the probe's score is their mean")
