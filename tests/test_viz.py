@@ -218,6 +218,20 @@ def test_similarity_matrix_colourbar_and_diverging_map():
         viz.plot_similarity_matrix(np.ones((2, 3)))
 
 
+def test_similarity_matrix_colourbar_has_no_offset_text():
+    # All cosines within 1e-5 of 1, as for an untrained network: the colour bar must show
+    # plain decimals, not an offset ("+9.9999e-1") with tiny differences under it.
+    sim = 1 - 1e-5 * torch.rand(6, 6, generator=torch.Generator().manual_seed(0))
+    fig = viz.plot_similarity_matrix(sim)
+    fig.canvas.draw()
+    bar = fig.axes[1].yaxis
+    assert bar.get_offset_text().get_text() == ""
+    labels = [t.get_text() for t in bar.get_ticklabels() if t.get_text()]
+    assert labels and all("e" not in t.lower() for t in labels)
+    assert all(0.99 < float(t.replace("\u2212", "-")) <= 1.0 for t in labels)
+    plt.close(fig)
+
+
 def test_confusion_matrix_normalised_cells():
     cm = torch.tensor([[3, 1], [0, 0]])  # an empty row must not produce NaN
     fig = viz.plot_confusion_matrix(cm, class_names=["cat", "dog"], normalize=True)

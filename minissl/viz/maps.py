@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import ScalarFormatter
 
 from minissl.utils import to_numpy
 from minissl.viz._base import _axes, _styled
@@ -133,7 +134,9 @@ def plot_similarity_matrix(
 ) -> Figure:
     """Heatmap of a square similarity matrix with a colour bar (e.g. SimCLR's 2N x 2N cosines).
 
-    Values that go below zero are shown on a diverging map centred on 0.
+    Values that go below zero are shown on a diverging map centred on 0. The colour bar's
+    ticks are plain decimals without an offset, so a matrix whose entries all lie near 1
+    reads 0.99996 to 1.00000 rather than as an offset and tiny differences.
 
     Args:
         sim: (N, N) similarities.
@@ -162,7 +165,12 @@ def plot_similarity_matrix(
         im = ax.imshow(s, cmap="viridis", interpolation="nearest")
     ax.grid(False)
     _heatmap_ticks(ax, labels, n)
-    fig.colorbar(im, ax=ax, shrink=0.85, label="similarity")
+    bar = fig.colorbar(im, ax=ax, shrink=0.85, label="similarity")
+    # Plain numbers on the colour bar, never an offset such as "1e-6 + 9.9999e-1" above it:
+    # an untrained network's cosines can all lie within a hair of 1.
+    plain = ScalarFormatter(useOffset=False)
+    plain.set_scientific(False)
+    bar.ax.yaxis.set_major_formatter(plain)
     ax.set_title(title or "similarity matrix")
     ax.set_xlabel("column item")
     ax.set_ylabel("row item")
