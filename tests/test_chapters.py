@@ -94,3 +94,17 @@ def test_every_citation_is_in_the_bibliography():
     assert cited, "no citations found"
     missing = cited - set(keys)
     assert not missing, f"cited but not in book/references.bib: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("path", [*CHAPTERS, ROOT / "book" / "benchmark.ipynb"],
+                         ids=lambda p: p.stem)
+def test_every_glued_number_in_the_prose_is_glued_by_a_code_cell(path):
+    nb = read(path)
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    used = set(re.findall(r"\{glue(?::\w+)?\}`(\w+)", prose))
+    named = set(re.findall(r"glue\(\s*\"(\w+)\"", code))
+    prefixes = [p.split("{")[0] for p in re.findall(r"glue\(\s*f\"([^\"]*)\"", code)]
+    missing = sorted(u for u in used
+                     if u not in named and not any(p and u.startswith(p) for p in prefixes))
+    assert not missing, f"{path.name}: no code cell glues {missing}"
