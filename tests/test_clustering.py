@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import socket
@@ -375,3 +376,20 @@ def test_deepcluster_without_whitening_clusters_the_normalised_raw_features():
     whitened, _ = _deepcluster()  # the default, the paper's PCA-whitening, clusters otherwise
     whitened.cluster()
     assert not torch.equal(whitened.assignments, dc.assignments)
+
+
+def test_deepcluster_keeps_its_rounds_in_its_state_dict():
+    # Checkpoints and the run cache hold the state dict; the clustering records, which also
+    # seed each k-means, must come back with the weights.
+    from minissl import data, recipes
+
+    train = data.load("shapes", "train", n=64, size=16)
+    method, cfg = recipes.build("deepcluster", train, epochs=2, width=4, batch_size=32)
+    fit(method, train, cfg, progress=False)
+    assert len(method.rounds) == 2
+    again, _ = recipes.build("deepcluster", train, epochs=2, width=4, batch_size=32)
+    again.load_state_dict(method.state_dict())
+    assert again.rounds == method.rounds and again.rounds is not method.rounds
+    torch.save(method.state_dict(), buffer := io.BytesIO())
+    buffer.seek(0)
+    assert torch.load(buffer, weights_only=True)["_extra_state"]["rounds"] == method.rounds

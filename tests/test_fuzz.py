@@ -11,6 +11,7 @@ its kind of input (images, labels, token ids or signals), enumerated with ``para
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import math
 import os
@@ -175,8 +176,7 @@ def methods():
     built = {name: recipes.build(name, ds, width=4, epochs=1, batch_size=8)[0]
              for name in recipes.available()}
     built.update(other_methods(ds))
-    return {name: (m, {k: v.clone() for k, v in m.state_dict().items()})
-            for name, m in built.items()}
+    return {name: (m, copy.deepcopy(m.state_dict())) for name, m in built.items()}
 
 
 def fresh(methods, name):

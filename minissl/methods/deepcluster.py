@@ -168,6 +168,17 @@ class DeepCluster(nn.Module):
         self.register_buffer("clustered_at", torch.full((), -1, dtype=torch.long))
         self.rounds: list[dict] = []  # one record per clustering
 
+    def get_extra_state(self) -> dict:
+        """The clustering records, so that checkpoints and the run cache keep ``rounds``.
+
+        ``rounds`` also seeds each k-means (its length is the round's number), so a resumed
+        run clusters with the same seeds as one that never stopped.
+        """
+        return {"rounds": [dict(r) for r in self.rounds]}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.rounds = [dict(r) for r in state.get("rounds", [])]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Cluster logits (B, num_clusters) of a batch of images."""
         return self.classifier(self.encoder(x))
