@@ -50,21 +50,10 @@ def image_batch(batch, method: nn.Module, size: int | None = None,
             was built for.
         TypeError: not floating point, or another float type than the method's weights.
     """
-    x = _inputs(batch)
+    x = _float_batch(batch, method, "images", "(N, C, H, W)", "one image",
+                     ("images in [0, 1]", "convert 0..255 pixels with images.float() / 255"),
+                     channels, ". Build it for {} channel(s), or convert the images")
     name = _name(method)
-    if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        raise ValueError(f"{name} takes a batch (images, labels) with images of shape "
-                         f"(N, C, H, W); got images of shape {_shape(x)}")
-    if len(x) == 0:
-        raise ValueError(f"{name} got a batch of 0 images; give it at least one image")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} takes float images in [0, 1]; got dtype {x.dtype} "
-                        "(convert 0..255 pixels with images.float() / 255)")
-    _same_dtype(x, method, "images")
-    if channels is not None and x.shape[1] != channels:
-        raise ValueError(f"{name}: the method was built for images with {channels} "
-                         f"channel(s); got images of shape {tuple(x.shape)}. Build it for "
-                         f"{x.shape[1]} channel(s), or convert the images")
     if size is not None and tuple(x.shape[-2:]) != (size, size):
         raise ValueError(f"{name}: the method was built for {size}x{size} images "
                          f"(image_size={size}); got images of size "
@@ -192,20 +181,33 @@ def signal_batch(batch, method: nn.Module, channels: int | None = None) -> torch
         >>> signal_batch(torch.zeros(2, 1, 16), nn.Linear(1, 1)).shape
         torch.Size([2, 1, 16])
     """
+    return _float_batch(batch, method, "signals", "(B, C, T)", "one",
+                        ("signals", "convert them with signals.float()"), channels, "")
+
+
+def _float_batch(batch, method: nn.Module, kind: str, layout: str, least: str,
+                 dtype_hint: tuple[str, str], channels: int | None, channel_hint: str):
+    """The float tensor of ``batch`` with ``layout``'s dimensions, checked for ``method``.
+
+    The checks images and signals share: the number of dimensions, at least one example,
+    floating point of the weights' type, and the channels the method was built for.
+    ``channel_hint`` ends the channel error; ``{}`` in it is the channels given.
+    """
     x = _inputs(batch)
     name = _name(method)
-    if not isinstance(x, torch.Tensor) or x.dim() != 3:
-        raise ValueError(f"{name} takes a batch (signals, labels) with signals of shape "
-                         f"(B, C, T); got signals of shape {_shape(x)}")
+    if not isinstance(x, torch.Tensor) or x.dim() != layout.count(",") + 1:
+        raise ValueError(f"{name} takes a batch ({kind}, labels) with {kind} of shape "
+                         f"{layout}; got {kind} of shape {_shape(x)}")
     if len(x) == 0:
-        raise ValueError(f"{name} got a batch of 0 signals; give it at least one")
+        raise ValueError(f"{name} got a batch of 0 {kind}; give it at least {least}")
     if not x.is_floating_point():
-        raise TypeError(f"{name} takes float signals; got dtype {x.dtype} (convert them with "
-                        "signals.float())")
-    _same_dtype(x, method, "signals")
+        raise TypeError(f"{name} takes float {dtype_hint[0]}; got dtype {x.dtype} "
+                        f"({dtype_hint[1]})")
+    _same_dtype(x, method, kind)
     if channels is not None and x.shape[1] != channels:
-        raise ValueError(f"{name}: the method was built for signals with {channels} "
-                         f"channel(s); got signals of shape {tuple(x.shape)}")
+        raise ValueError(f"{name}: the method was built for {kind} with {channels} "
+                         f"channel(s); got {kind} of shape {tuple(x.shape)}"
+                         + channel_hint.format(x.shape[1]))
     return x
 
 
