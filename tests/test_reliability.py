@@ -563,6 +563,22 @@ def test_info_shows_the_epochs_train_uses(capsys):
            "Supervised" in out
 
 
+def test_a_stop_during_a_checkpoint_write_lands_after_the_file_is_whole(tmp_path, monkeypatch):
+    real_save = torch.save
+
+    def save_with_a_stop_midway(obj, f):
+        f.write(b"")
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C arrives while the file is being written
+        real_save(obj, f)
+
+    monkeypatch.setattr(torch, "save", save_with_a_stop_midway)
+    with pytest.raises(KeyboardInterrupt):
+        T.save_checkpoint(tmp_path / "last.pt", step=3, weights=torch.arange(4.0))
+    state = T.load_checkpoint(tmp_path / "last.pt")
+    assert state["step"] == 3 and torch.equal(state["weights"], torch.arange(4.0))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def _start(tmp_path, name):
     folder = tmp_path / name
     cmd = [sys.executable, "-m", "minissl", "train", "rotation_prediction", "--dataset",

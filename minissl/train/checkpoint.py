@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import numbers
 import os
 import random
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +72,42 @@ def _writable_folder(folder: Path) -> None:
             "writable or set checkpoint_dir to another one") from err
 
 
+@contextlib.contextmanager
+def signals_held():
+    """Hold Ctrl-C (SIGINT) and SIGTERM until the block ends, then deliver them.
+
+    A signal that lands in the middle of ``torch.save`` breaks the writer and loses the
+    checkpoint being written; held, it arrives just after, so the file is whole and the
+    run stops where that checkpoint says. Outside the main thread (where Python cannot
+    set handlers) the block runs unguarded.
+    """
+    names = [n for n in ("SIGINT", "SIGTERM") if hasattr(signal, n)]
+    wanted = [getattr(signal, n) for n in names]
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {s: signal.getsignal(s) for s in wanted}
+    if any(h is None for h in before.values()):  # a handler set outside Python: leave it
+        yield
+        return
+    held: list[int] = []
+    for s in wanted:
+        signal.signal(s, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+        if held:
+            signal.raise_signal(held[0])
+
+
 def save_checkpoint(path: str | os.PathLike, **state: Any) -> None:
     """Write ``state`` with ``torch.save`` atomically: a crash never leaves half a file.
 
     The state goes to a temporary file in the same folder, is flushed to disk, and only
     then replaces ``path``; a reader sees the old checkpoint or the new one, never a mix.
+    Ctrl-C or SIGTERM during the write is held until it is done (:func:`signals_held`).
 
     Raises:
         MinisslError: the file cannot be written (a read-only folder, a full disk); the
@@ -82,20 +116,22 @@ def save_checkpoint(path: str | os.PathLike, **state: Any) -> None:
     path = Path(path)
     _writable_folder(path.parent)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic on POSIX and Windows
-    except BaseException as err:  # Ctrl-C mid-write included: no half-written file stays
-        tmp.unlink(missing_ok=True)
-        if not isinstance(err, (OSError, RuntimeError)):
-            raise
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        raise MinisslError(
-            f"cannot write the checkpoint {path} ({first}); check that its folder is "
-            "writable and has free space, or set checkpoint_dir to another folder") from err
+    with signals_held():
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)  # atomic on POSIX and Windows
+        except BaseException as err:  # a stop from another thread included: no half file
+            tmp.unlink(missing_ok=True)
+            if not isinstance(err, (OSError, RuntimeError)):
+                raise
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            raise MinisslError(
+                f"cannot write the checkpoint {path} ({first}); check that its folder is "
+                "writable and has free space, or set checkpoint_dir to another folder"
+            ) from err
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:

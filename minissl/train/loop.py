@@ -34,6 +34,7 @@ from minissl.train.checkpoint import (
     load_checkpoint,
     run_fingerprint,
     save_checkpoint,
+    signals_held,
 )
 from minissl.train.config import (
     TrainConfig,
@@ -287,17 +288,18 @@ def _save(run: _Run, method: nn.Module) -> None:
     """Write ``last.pt`` (rank 0 only): everything :func:`_restore` needs to go on exactly."""
     if run.ckpt_path is None:
         return
-    if run.rank == 0:
-        save_checkpoint(
-            run.ckpt_path, model=method.state_dict(),
-            optimizers={k: o.state_dict() for k, o in run.optimizers.items()},
-            schedulers={k: s.state_dict() for k, s in run.schedulers.items()},
-            scalers={k: s.state_dict() for k, s in run.scalers.items()},
-            history=run.history.state_dict(), rng=_rng_state(), step=run.step,
-            fingerprint=run.fingerprint,
-            config={k: v for k, v in asdict(run.cfg).items()
-                    if isinstance(v, (int, float, str, bool, type(None)))})
-    run.saved_step = run.step
+    with signals_held():  # a stop during the write lands after it, with saved_step set
+        if run.rank == 0:
+            save_checkpoint(
+                run.ckpt_path, model=method.state_dict(),
+                optimizers={k: o.state_dict() for k, o in run.optimizers.items()},
+                schedulers={k: s.state_dict() for k, s in run.schedulers.items()},
+                scalers={k: s.state_dict() for k, s in run.scalers.items()},
+                history=run.history.state_dict(), rng=_rng_state(), step=run.step,
+                fingerprint=run.fingerprint,
+                config={k: v for k, v in asdict(run.cfg).items()
+                        if isinstance(v, (int, float, str, bool, type(None)))})
+        run.saved_step = run.step
 
 
 def _step_function(run: _Run, method: nn.Module):
