@@ -71,12 +71,25 @@ def tensor_digest(*tensors: torch.Tensor) -> str:
     return h.hexdigest()[:16]
 
 
-def environment() -> dict[str, Any]:
-    """The parts of the machine a run's numbers depend on (versions, threads)."""
-    from minissl import __version__
+def environment(device: str | torch.device = "auto") -> dict[str, Any]:
+    """The parts of the machine a run's numbers depend on: versions, threads and the device.
 
+    ``device`` is the run's setting (``TrainConfig.device``); it is resolved as training
+    resolves it, and a GPU is named by its model, since kernels differ between GPUs.
+
+    Example:
+        >>> environment("cpu")["device"]
+        'cpu'
+    """
+    from minissl import __version__
+    from minissl.utils import resolve_device
+
+    dev = resolve_device(device)
+    name = dev.type
+    if dev.type == "cuda":
+        name = f"cuda:{torch.cuda.get_device_name(dev)}"
     return {"minissl": __version__, "source": source_digest(), "torch": torch.__version__,
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "device": name}
 
 
 def fingerprint(record: dict[str, Any]) -> str:

@@ -384,7 +384,7 @@ def pretrain_and_score(
             "recipe": repr(_recipe(name)), "arguments": own, "layers": repr(method),
             "config": repr(dataclasses.replace(config, progress=False, desc="")),
             "train": _data_digest(train), "test": _data_digest(test), "seed": seed,
-            "score": [labels_per_class, k, draws], **run_cache.environment()})
+            "score": [labels_per_class, k, draws], **run_cache.environment(config.device)})
         stored = run_cache.load(key)
         if stored is not None:
             missing, _ = method.load_state_dict(stored["method"], strict=False)

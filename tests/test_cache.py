@@ -81,3 +81,13 @@ def test_the_same_run_asked_for_in_two_ways_has_one_key(tmp_path, monkeypatch):
                                              labels_per_class=2, profile=P)
     _, _, second = _run(train, test)  # the same budget, spelt out instead of from P
     assert not first["cached"] and second["cached"]
+
+
+def test_the_device_is_part_of_the_key(monkeypatch):
+    assert cache.environment("cpu")["device"] == "cpu"
+    cpu = cache.fingerprint(cache.environment("cpu"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla T4")
+    gpu = cache.environment("auto")
+    assert gpu["device"] == "cuda:Tesla T4"
+    assert cache.fingerprint(gpu) != cpu
