@@ -220,6 +220,27 @@ def test_fine_tune_learns_and_leaves_the_encoder_alone():
     assert torch.equal(again.predictions, res.predictions)
 
 
+def test_fine_tune_augments_every_labelled_batch_reproducibly():
+    x, y = halves(32, seed=0)
+    seen = []
+
+    def flip_some(images, generator):
+        seen.append(images.shape)
+        keep = torch.rand(len(images), generator=generator) < 0.5  # drawn from the run's seed
+        return torch.where(keep[:, None, None, None], images, images.flip(-1))
+
+    def run(augment):
+        torch.manual_seed(0)
+        enc = ConvNet(in_channels=1, width=4, depth=2)
+        return ev.fine_tune(enc, (x, y), (x, y), num_classes=2, epochs=3, batch_size=8,
+                            lr=1e-2, augment=augment)
+
+    plain, first = run(None), run(flip_some)
+    assert seen == [torch.Size([8, 1, 8, 8])] * 12  # 3 epochs of 4 batches, each augmented
+    assert torch.equal(run(flip_some).model[1].weight, first.model[1].weight)  # seeded
+    assert not torch.equal(plain.model[1].weight, first.model[1].weight)
+
+
 def test_fine_tune_frozen_keeps_encoder_weights():
     x, y = halves(32)
     enc = ConvNet(in_channels=1, width=4, depth=2)

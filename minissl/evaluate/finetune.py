@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -44,7 +45,7 @@ def fine_tune(
     encoder: nn.Module, train_data, test_data, num_classes: int, *, epochs: int = 30,
     lr: float = 1e-3, encoder_lr_scale: float = 0.1, freeze_encoder: bool = False,
     weight_decay: float = 1e-4, batch_size: int = 64, seed: int = 0, device=None,
-    progress: bool = False,
+    progress: bool = False, augment: Callable[..., torch.Tensor] | None = None,
 ) -> FineTuneResult:
     """Train a linear head on a copy of the encoder (fine-tuned gently, or frozen) and test it.
 
@@ -52,7 +53,9 @@ def fine_tune(
     start from the pretrained encoder, add a linear classifier, train both on the few
     labelled examples. The encoder learns ``encoder_lr_scale`` times slower than the head
     so the few labels adjust the representation rather than overwrite it. The ``encoder``
-    passed in is never modified: a deep copy is trained. AdamW, no augmentation.
+    passed in is never modified: a deep copy is trained. AdamW; no augmentation unless
+    ``augment`` is given (a fair from-scratch baseline needs one: with a few labelled
+    images and no augmentation, a network trained from nothing mostly memorises them).
 
     Args:
         encoder: maps (B, C, H, W) to (B, D); ``.feature_dim`` is used when present.
@@ -71,6 +74,9 @@ def fine_tune(
         seed: seeds the head's initialisation and the shuffling (global RNG untouched).
         device: where to train (default: the encoder's device).
         progress: show a tqdm progress bar over epochs.
+        augment: applied to every labelled batch on the device, as ``augment(x,
+            generator=g)`` with the run's seeded generator, e.g. the label-preserving
+            :func:`minissl.recipes.augmentation` of the data set.
 
     Example:
         >>> enc = nn.Sequential(nn.Flatten(), nn.Linear(4, 8))
@@ -115,6 +121,8 @@ def fine_tune(
                 if len(x) < 2:
                     continue  # a last batch of one: batch norm cannot train on it
                 x, y = x.to(dev, non_blocking=True).float(), y.to(dev).long()
+                if augment is not None:
+                    x = augment(x, generator=g)
                 loss = F.cross_entropy(model(x), y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
