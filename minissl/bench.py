@@ -206,7 +206,8 @@ def run(
         image_size: resize the images to this side (default: the profile's for its data set,
             else the data set's own).
         width: backbone width (default: the profile's).
-        batch_size: pretraining batch size (default: the profile's).
+        batch_size: pretraining batch size of every method (default: each recipe's,
+            :func:`minissl.recipes.batch_size_of`: the profile's, or a share of it).
         labels_per_class: labelled images per class of the linear probe (default: 10, the
             profile's).
         label_draws: draws of the labelled images per run; the probe's score is their mean.
@@ -235,6 +236,10 @@ def run(
         "image_size": int(train.images.shape[-1]), "backbone": arch,
         "width": width or P.width, "epochs": P.ssl_epochs if epochs is None else epochs,
         "batch_size": batch_size or P.batch_size,
+        # recipes that take another batch size than the profile's (recipes.batch_size_of)
+        "batch_sizes": {} if batch_size else {
+            recipes.get(n).method: recipes.batch_size_of(n, P) for n in names
+            if recipes.batch_size_of(n, P) != P.batch_size},
         "labels_per_class": labels_per_class or P.labels_per_class, "knn_k": K_NEIGHBOURS,
         "label_draws": int(label_draws),
     }
@@ -279,7 +284,7 @@ def run(
                     name, train, test, seed=seed, labels_per_class=settings["labels_per_class"],
                     k=K_NEIGHBOURS, draws=settings["label_draws"], profile=P,
                     epochs=settings["epochs"], backbone=arch, width=settings["width"],
-                    batch_size=settings["batch_size"],
+                    batch_size=batch_size or recipes.batch_size_of(name, P),
                     fit_overrides={"progress": progress, "desc": f"{recipe.method} (seed {seed})"})
                 seconds = scores.pop("seconds")
                 encoder = recipes.backbone_of(method, name)
@@ -348,9 +353,10 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def _title(settings: dict[str, Any], seeds: Sequence[int]) -> str:
     s = settings
+    own = "".join(f" ({m}: {b})" for m, b in s.get("batch_sizes", {}).items())
     return (f"{s['dataset']} ({s['n_train']} train / {s['n_test']} test images, "
             f"{s['image_size']}px), {s['backbone']}, {s['epochs']} epoch"
-            f"{'s' * (s['epochs'] != 1)} of batch {s['batch_size']}, {len(seeds)} "
+            f"{'s' * (s['epochs'] != 1)} of batch {s['batch_size']}{own}, {len(seeds)} "
             f"seed{'s' * (len(seeds) != 1)}")
 
 

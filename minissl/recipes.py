@@ -48,6 +48,7 @@ class Recipe:
     # "multicrop" (SwAV) or "none" (the method makes its own inputs)
     features: str = "encoder"  # attribute path of the backbone whose features are scored
     warmup: float = 0.0  # share of the optimizer steps spent warming the learning rate up
+    batch_scale: float = 1.0  # the run's batch size as a share of the profile's (see build)
     vit_only: bool = False  # needs patch tokens: a ViT even when a CNN backbone is asked for
     # Constructor arguments that depend on the run (a minissl.methods.Setting -> dict),
     # applied over `kwargs` and under the caller's own arguments.
@@ -61,7 +62,11 @@ def _swav_queue(setting: Setting) -> dict[str, Any]:
 
 RECIPES: dict[str, Recipe] = {
     "simclr": Recipe("SimCLR", lr=4e-3, kwargs={"temperature": 0.2}, family="contrastive",
-                     note="tau 0.2 beat 0.5 and 1.0 on shapes; the paper's 0.5 suits big batches"),
+                     batch_scale=0.5,
+                     note="tau 0.2 beat 0.5 and 1.0 on shapes; the paper's 0.5 suits big "
+                          "batches. Half the profile's batch: the same images seen in twice the "
+                          "steps; quick profile (16 px, 20 epochs, width 32) mean probe 0.741 "
+                          "at batch 64 against 0.693 at 128 (seeds 0, 1, 2)"),
     "moco": Recipe("MoCo", lr=8e-3,
                    kwargs={"temperature": 0.2, "queue_size": 1024, "momentum": 0.9,
                            "symmetric": True, "batch_norm": True}, family="contrastive",
@@ -206,6 +211,23 @@ def get(name: str) -> Recipe:
     return _recipe(name)
 
 
+def batch_size_of(name: str, profile: profiles.Profile | None = None) -> int:
+    """The batch size :func:`build` gives ``name`` by default: the profile's, times the
+    recipe's ``batch_scale``.
+
+    Every method of a comparison sees the same images for the same number of epochs; a recipe
+    whose method needs more optimizer steps than that gives (SimCLR at the quick profile's
+    budget) takes smaller batches, and so more steps, for the same images seen.
+
+    Example:
+        >>> P = profiles.PROFILES["quick"]
+        >>> batch_size_of("simclr", P), batch_size_of("moco", P) == P.batch_size
+        (64, True)
+    """
+    P = profile or profiles.current()
+    return max(1, round(P.batch_size * _recipe(name).batch_scale))
+
+
 def make_encoder(
     train, *, backbone: str | None = None, width: int | None = None,
     profile: profiles.Profile | None = None,
@@ -287,7 +309,8 @@ def build(
             the image size, the number of classes for the clustering methods' cluster count
             and, through its name, the crop range).
         profile: budgets; default :func:`minissl.profiles.current`.
-        epochs, backbone, width, seed, lr, batch_size: override the profile / recipe.
+        epochs, backbone, width, seed, lr, batch_size: override the profile / recipe (the
+            default batch size is :func:`batch_size_of`).
         **method_kwargs: override or add constructor arguments of the method, e.g.
             ``temperature=1.0``.
 
@@ -309,7 +332,7 @@ def build(
         arch = "vit_tiny"
     torch.manual_seed(seed)  # the same initial encoder for every method with the same seed
     encoder = make_encoder(train, backbone=arch, width=width, profile=P)
-    batch_size = batch_size or P.batch_size
+    batch_size = batch_size or batch_size_of(name, P)
     epochs = P.ssl_epochs if epochs is None else epochs
     steps_per_epoch = max(len(train) // batch_size, 1)
     setting = Setting(train, seed=seed, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
@@ -430,7 +453,8 @@ def compare(
 ) -> list[dict[str, Any]]:
     """Pretrain each method with the same budget and score its encoder; one row per method.
 
-    Every method gets the same backbone, data, epochs, batch size and seeds. Each encoder is
+    Every method gets the same backbone, data, epochs and seeds, and the batch size of its
+    recipe (:func:`batch_size_of`) unless ``batch_size`` is given. Each encoder is
     scored with :func:`minissl.evaluate.evaluate_encoder` (kNN on all training labels and a
     linear probe on ``labels_per_class`` labels per class). A row holds the method's name, the
     per-seed scores as lists (``knn``, ``linear``) and the mean training ``seconds``; pass the

@@ -76,7 +76,8 @@ def test_the_same_run_asked_for_in_two_ways_has_one_key(tmp_path, monkeypatch):
 
     monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
     train, test = _data()
-    P = profiles.current().replace(ssl_epochs=1, width=4, batch_size=32)
+    # SimCLR's recipe takes half the profile's batch (recipes.batch_size_of): 32 here
+    P = profiles.current().replace(ssl_epochs=1, width=4, batch_size=64)
     _, _, first = recipes.pretrain_and_score("simclr", train, test, seed=0,
                                              labels_per_class=2, profile=P)
     _, _, second = _run(train, test)  # the same budget, spelt out instead of from P

@@ -1,5 +1,6 @@
 """Tests for minissl.evaluate: kNN, few-label splits, probes, fine-tuning and metrics."""
 
+import math
 import warnings
 
 import numpy as np
@@ -206,7 +207,7 @@ def test_fine_tune_learns_and_leaves_the_encoder_alone():
     torch.manual_seed(0)
     enc = ConvNet(in_channels=1, width=4, depth=2)
     before = {k: v.clone() for k, v in enc.state_dict().items()}
-    res = ev.fine_tune(enc, StandIn(x, y), StandIn(xt, yt), num_classes=2, epochs=8, lr=1e-2,
+    res = ev.fine_tune(enc, StandIn(x, y), StandIn(xt, yt), num_classes=2, epochs=12, lr=1e-2,
                        batch_size=16)
     assert res.accuracy > 0.8 and res.predictions.shape == (64,)
     after = enc.state_dict()
@@ -215,7 +216,7 @@ def test_fine_tune_learns_and_leaves_the_encoder_alone():
     # the fine-tuned copy did change, and the run is reproducible
     tuned = res.model[0].state_dict()
     assert not all(torch.equal(before[k], tuned[k]) for k in before)
-    again = ev.fine_tune(enc, StandIn(x, y), StandIn(xt, yt), num_classes=2, epochs=8, lr=1e-2,
+    again = ev.fine_tune(enc, StandIn(x, y), StandIn(xt, yt), num_classes=2, epochs=12, lr=1e-2,
                          batch_size=16)
     assert torch.equal(again.predictions, res.predictions)
 
@@ -239,6 +240,29 @@ def test_fine_tune_augments_every_labelled_batch_reproducibly():
     assert seen == [torch.Size([8, 1, 8, 8])] * 12  # 3 epochs of 4 batches, each augmented
     assert torch.equal(run(flip_some).model[1].weight, first.model[1].weight)  # seeded
     assert not torch.equal(plain.model[1].weight, first.model[1].weight)
+
+
+def test_fine_tune_decays_the_learning_rate_to_zero_unless_asked_not_to(monkeypatch):
+    x, y = halves(32, seed=0)
+    seen = []
+    real_step = torch.optim.AdamW.step
+
+    def step(self, *args, **kwargs):
+        seen.append([group["lr"] for group in self.param_groups])
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    enc = ConvNet(in_channels=1, width=4, depth=2)
+    ev.fine_tune(enc, (x, y), (x, y), num_classes=2, epochs=2, batch_size=8, lr=1e-2)
+    assert len(seen) == 8 and seen[0] == pytest.approx([1e-2, 1e-3])  # head, encoder
+    assert all(a[0] > b[0] for a, b in zip(seen, seen[1:]))  # falls at every step
+    assert seen[-1][0] == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 7 / 8)))
+    seen.clear()
+    ev.fine_tune(enc, (x, y), (x, y), num_classes=2, epochs=2, batch_size=8, lr=1e-2,
+                 schedule="constant")
+    assert seen == [pytest.approx([1e-2, 1e-3])] * 8
+    with pytest.raises(ValueError, match="schedule must be 'cosine' or 'constant'"):
+        ev.fine_tune(enc, (x, y), (x, y), num_classes=2, schedule="linear")
 
 
 def test_fine_tune_frozen_keeps_encoder_weights():

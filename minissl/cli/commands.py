@@ -13,7 +13,7 @@ RUN_FILE = "run.json"  # written by `train` next to its checkpoint; read by `eva
 
 def run_info(args: argparse.Namespace) -> int:
     import minissl
-    from minissl import data, profiles
+    from minissl import data, profiles, recipes
     from minissl.utils import resolve_device
 
     profile = profiles.current()
@@ -22,7 +22,10 @@ def run_info(args: argparse.Namespace) -> int:
     # `train` gives every recipe method the profile's ssl_epochs, the others its epochs.
     others = ", ".join(name for name, recipe in image_methods().items() if not recipe)
     print(f"train: {profile.ssl_epochs} epochs for every self-supervised method, "
-          f"{profile.epochs} for {others} (--epochs overrides), batch {profile.batch_size}")
+          f"{profile.epochs} for {others} (--epochs overrides), batch {profile.batch_size}"
+          + "".join(f" ({recipes.get(n).method}: {recipes.batch_size_of(n, profile)})"
+                    for n in recipes.available()
+                    if recipes.batch_size_of(n, profile) != profile.batch_size))
     print(f"device: {resolve_device(profile.device)}")
     print("data sets:")
     for name, description in data.available().items():
@@ -94,7 +97,8 @@ def run_train(args: argparse.Namespace) -> int:
                                      lr=args.lr, extra=extra)
     if args.channels_last:
         method = method.to(memory_format=torch.channels_last)
-    batch_size = args.batch_size or P.batch_size
+    # the recipe's batch size (recipes.batch_size_of) unless --batch-size is given
+    batch_size = args.batch_size or (recipe_cfg.batch_size if recipe_cfg else P.batch_size)
     per_epoch = len(train) // batch_size
     clock = {"t": time.perf_counter(), "step": 0}
 

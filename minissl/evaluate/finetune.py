@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 
 from minissl.evaluate._data import batches, device_of, tensor_pair
 from minissl.evaluate.features import extract_features
@@ -46,6 +48,7 @@ def fine_tune(
     lr: float = 1e-3, encoder_lr_scale: float = 0.1, freeze_encoder: bool = False,
     weight_decay: float = 1e-4, batch_size: int = 64, seed: int = 0, device=None,
     progress: bool = False, augment: Callable[..., torch.Tensor] | None = None,
+    schedule: str = "cosine",
 ) -> FineTuneResult:
     """Train a linear head on a copy of the encoder (fine-tuned gently, or frozen) and test it.
 
@@ -77,6 +80,9 @@ def fine_tune(
         augment: applied to every labelled batch on the device, as ``augment(x,
             generator=g)`` with the run's seeded generator, e.g. the label-preserving
             :func:`minissl.recipes.augmentation` of the data set.
+        schedule: ``"cosine"`` decays every learning rate to zero over the run (so the
+            model that is scored is not caught mid-jump by a large rate), ``"constant"``
+            keeps them.
 
     Example:
         >>> enc = nn.Sequential(nn.Flatten(), nn.Linear(4, 8))
@@ -90,6 +96,8 @@ def fine_tune(
                          f"{num_classes!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"fine_tune: epochs must be a whole number >= 1; got {epochs!r}")
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"fine_tune: schedule must be 'cosine' or 'constant'; got {schedule!r}")
     pair = tensor_pair(train_data)
     if pair is not None and len(pair[0]) == 0:
         raise ValueError("fine_tune: train_data is empty; give it the labelled examples to "
@@ -106,6 +114,10 @@ def fine_tune(
         if not freeze_encoder:
             groups.append({"params": body.parameters(), "lr": lr * encoder_lr_scale})
         opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
+        total = max(epochs * _batches_per_epoch(train_data, batch_size), 1)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda k: 0.5 * (1 + math.cos(math.pi * min(k, total) / total))
+            if schedule == "cosine" else 1.0)
         g = torch.Generator().manual_seed(seed)
 
         epoch_iter = range(epochs)
@@ -127,6 +139,7 @@ def fine_tune(
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                sched.step()
         model.eval()
         logits, labels = extract_features(model, test_data, batch_size=max(batch_size, 256),
                                           device=dev)
@@ -134,3 +147,13 @@ def fine_tune(
     return FineTuneResult(
         accuracy=(pred == labels).float().mean().item(), predictions=pred, model=model
     )
+
+
+def _batches_per_epoch(data, batch_size: int) -> int:
+    """How many batches :func:`minissl.evaluate._data.batches` makes of ``data`` per epoch."""
+    pair = tensor_pair(data)
+    if pair is not None:
+        return math.ceil(len(pair[0]) / batch_size)
+    if isinstance(data, DataLoader):
+        return len(data)
+    return math.ceil(len(data) / batch_size)
