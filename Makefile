@@ -54,8 +54,11 @@ unit: setup
 	  --ignore=tests/test_browser.py --doctest-modules minissl
 
 notebooks: setup
-	# The benchmark page first: it trains longest, beside the chapters on the other worker.
-	$(PARALLEL_ENV) MINISSL_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) --dist loadscope -q \
+	# The benchmark page first: it trains longest, beside the chapters on the other worker
+	# (--no-loadscope-reorder keeps this order; by default xdist starts the notebooks with
+	# the most cells first, which started the benchmark page only after most chapters).
+	$(PARALLEL_ENV) MINISSL_PROFILE=quick $(BIN)/python -m pytest -n $(JOBS) --dist loadscope \
+	  --no-loadscope-reorder -q \
 	  --nbval-lax --nbval-current-env book/benchmark.ipynb chapters --save-executed _build/executed
 
 book-strict: setup
