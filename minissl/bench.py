@@ -237,9 +237,7 @@ def run(
         "width": width or P.width, "epochs": P.ssl_epochs if epochs is None else epochs,
         "batch_size": batch_size or P.batch_size,
         # recipes that take another batch size than the profile's (recipes.batch_size_of)
-        "batch_sizes": {} if batch_size else {
-            recipes.get(n).method: recipes.batch_size_of(n, P) for n in names
-            if recipes.batch_size_of(n, P) != P.batch_size},
+        "batch_sizes": {} if batch_size else recipes.own_batch_sizes(names, P),
         "labels_per_class": labels_per_class or P.labels_per_class, "knn_k": K_NEIGHBOURS,
         "label_draws": int(label_draws),
     }

@@ -228,6 +228,21 @@ def batch_size_of(name: str, profile: profiles.Profile | None = None) -> int:
     return max(1, round(P.batch_size * _recipe(name).batch_scale))
 
 
+def own_batch_sizes(names: Sequence[str] | None = None,
+                    profile: profiles.Profile | None = None) -> dict[str, int]:
+    """The methods of ``names`` (default: every recipe) whose batch size is not the profile's.
+
+    Keyed by the method's class name, for tables and messages that name the exceptions.
+
+    Example:
+        >>> own_batch_sizes(profile=profiles.PROFILES["quick"])
+        {'SimCLR': 64}
+    """
+    P = profile or profiles.current()
+    sizes = {_recipe(n).method: batch_size_of(n, P) for n in (names or available())}
+    return {method: size for method, size in sizes.items() if size != P.batch_size}
+
+
 def make_encoder(
     train, *, backbone: str | None = None, width: int | None = None,
     profile: profiles.Profile | None = None,

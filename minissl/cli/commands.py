@@ -23,9 +23,8 @@ def run_info(args: argparse.Namespace) -> int:
     others = ", ".join(name for name, recipe in image_methods().items() if not recipe)
     print(f"train: {profile.ssl_epochs} epochs for every self-supervised method, "
           f"{profile.epochs} for {others} (--epochs overrides), batch {profile.batch_size}"
-          + "".join(f" ({recipes.get(n).method}: {recipes.batch_size_of(n, profile)})"
-                    for n in recipes.available()
-                    if recipes.batch_size_of(n, profile) != profile.batch_size))
+          + "".join(f" ({method}: {size})"
+                    for method, size in recipes.own_batch_sizes(profile=profile).items()))
     print(f"device: {resolve_device(profile.device)}")
     print("data sets:")
     for name, description in data.available().items():

@@ -115,9 +115,9 @@ def fine_tune(
             groups.append({"params": body.parameters(), "lr": lr * encoder_lr_scale})
         opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
         total = max(epochs * _batches_per_epoch(train_data, batch_size), 1)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda k: 0.5 * (1 + math.cos(math.pi * min(k, total) / total))
-            if schedule == "cosine" else 1.0)
+        factor = ((lambda k: 0.5 * (1 + math.cos(math.pi * min(k, total) / total)))
+                  if schedule == "cosine" else (lambda k: 1.0))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         g = torch.Generator().manual_seed(seed)
 
         epoch_iter = range(epochs)
@@ -151,9 +151,7 @@ def fine_tune(
 
 def _batches_per_epoch(data, batch_size: int) -> int:
     """How many batches :func:`minissl.evaluate._data.batches` makes of ``data`` per epoch."""
-    pair = tensor_pair(data)
-    if pair is not None:
-        return math.ceil(len(pair[0]) / batch_size)
     if isinstance(data, DataLoader):
         return len(data)
-    return math.ceil(len(data) / batch_size)
+    pair = tensor_pair(data)
+    return math.ceil(len(pair[0] if pair is not None else data) / batch_size)

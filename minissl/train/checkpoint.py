@@ -81,8 +81,7 @@ def signals_held():
     run stops where that checkpoint says. Outside the main thread (where Python cannot
     set handlers) the block runs unguarded.
     """
-    names = [n for n in ("SIGINT", "SIGTERM") if hasattr(signal, n)]
-    wanted = [getattr(signal, n) for n in names]
+    wanted = [getattr(signal, n) for n in ("SIGINT", "SIGTERM") if hasattr(signal, n)]
     if threading.current_thread() is not threading.main_thread():
         yield
         return
